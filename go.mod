@@ -1,0 +1,3 @@
+module mypt
+
+go 1.26
