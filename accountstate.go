@@ -121,3 +121,54 @@ type RetentionPolicy struct {
 func DefaultRetention() RetentionPolicy {
 	return RetentionPolicy{UnverifiedDays: 14, RejectedDays: 90, NoChildrenDays: 30}
 }
+
+// LinkCheck is one approved link with what the eligibility sweep judges it on.
+type LinkCheck struct {
+	AccountID    int64
+	Email        string
+	FirstName    string
+	LastName     string
+	StudentID    string
+	ContactID    string
+	StudentFound bool // false when the MIS no longer has the student
+	Student      Student
+	// ContactBarred: the link's contact, or any contact of the student with the account's
+	// email, is barred from portal access.
+	ContactBarred bool
+}
+
+// StudentNotInMIS is why access ends when the MIS no longer has the student at all.
+const StudentNotInMIS Ineligibility = "student_not_in_mis"
+
+// PurgeCounts says what a retention purge removed.
+type PurgeCounts struct {
+	Unverified, Rejected, Accounts, Tokens int64
+}
+
+// LinkEligibility judges an approved link on today: the student's age and leaving (policy),
+// whether the MIS still has the student, and barring. Eligible means access continues.
+func LinkEligibility(p EligibilityPolicy, c LinkCheck, today Date) Ineligibility {
+	switch {
+	case !c.StudentFound:
+		return StudentNotInMIS
+	case c.ContactBarred:
+		return ContactBarred
+	}
+	return p.StudentEligibility(c.Student, today)
+}
+
+// ParentReason says why access ended in words fit for the parent's email: it never mentions a
+// court order or what the MIS holds.
+func (r Ineligibility) ParentReason() string {
+	switch r {
+	case TooOld:
+		return "the student has reached the age limit for parent access (19, or 25 with an Education, Health and Care Plan)"
+	case LeftCollege:
+		return "the student has left the college"
+	case ContactBarred:
+		return "the college's records no longer allow access from your account"
+	case StudentNotInMIS, NoDateOfBirth:
+		return "the college's records for the student have changed"
+	}
+	return ""
+}

@@ -672,21 +672,8 @@ func (s *Store) AuditBetween(ctx context.Context, from, to time.Time, fn func(my
 	return rows.Err()
 }
 
-// LinkCheck is one approved link with what the eligibility sweep judges it on.
-type LinkCheck struct {
-	AccountID     int64
-	Email         string
-	FirstName     string
-	LastName      string
-	StudentID     string
-	ContactID     string
-	StudentFound  bool
-	Student       mypt.Student
-	ContactBarred bool // the link's contact, or any contact of the student with the account's email, is barred
-}
-
 // ApprovedLinks lists every approved link with its student and barring, for the eligibility sweep.
-func (s *Store) ApprovedLinks(ctx context.Context) ([]LinkCheck, error) {
+func (s *Store) ApprovedLinks(ctx context.Context) ([]mypt.LinkCheck, error) {
 	return queryAll(ctx, s.read, "approved links", `SELECT a.account_id, a.email, a.first_name, a.last_name, l.student_id,
 		l.contact_id, st.student_id IS NOT NULL,
 		COALESCE(st.legal_first_names, ''), COALESCE(st.legal_last_name, ''), COALESCE(st.preferred_name, ''),
@@ -696,8 +683,8 @@ func (s *Store) ApprovedLinks(ctx context.Context) ([]LinkCheck, error) {
 			AND (c.contact_id = l.contact_id OR (c.email <> '' AND lower(c.email) = a.email)))
 		FROM account_student l JOIN account a ON a.account_id = l.account_id
 		LEFT JOIN student st ON st.student_id = l.student_id
-		WHERE l.status = 'approved' ORDER BY l.account_id, l.student_id`, func(r scanner) (LinkCheck, error) {
-		var c LinkCheck
+		WHERE l.status = 'approved' ORDER BY l.account_id, l.student_id`, func(r scanner) (mypt.LinkCheck, error) {
+		var c mypt.LinkCheck
 		var dob, left sql.NullString
 		err := r.Scan(&c.AccountID, &c.Email, &c.FirstName, &c.LastName, &c.StudentID, &c.ContactID, &c.StudentFound,
 			&c.Student.LegalFirstNames, &c.Student.LegalLastName, &c.Student.PreferredName, &dob, &c.Student.HasEHCP,
@@ -778,18 +765,13 @@ func (s *Store) CountAccounts(ctx context.Context) (mypt.AccountCounts, error) {
 	return c, rows.Err()
 }
 
-// PurgeCounts says what a retention purge removed.
-type PurgeCounts struct {
-	Unverified, Rejected, Accounts, Tokens int64
-}
-
 // PurgeRetention removes, as of now: unverified requests older than p.UnverifiedDays, rejected
 // requests decided more than p.RejectedDays ago, accounts with no approved child whose last
 // link ended (or which were created, if never linked) more than p.NoChildrenDays ago and that
 // have no pending request, and tokens expired more than a day ago. A zero or negative
 // setting keeps those records.
-func (s *Store) PurgeRetention(ctx context.Context, now time.Time, p mypt.RetentionPolicy) (PurgeCounts, error) {
-	var c PurgeCounts
+func (s *Store) PurgeRetention(ctx context.Context, now time.Time, p mypt.RetentionPolicy) (mypt.PurgeCounts, error) {
+	var c mypt.PurgeCounts
 	days := func(n int) string { return FormatTime(now.Add(-time.Duration(n) * 24 * time.Hour)) }
 	err := s.WithTx(ctx, func(tx *sql.Tx) error {
 		exec := func(dst *int64, q string, args ...any) error {
