@@ -94,3 +94,10 @@ type DocumentSummary struct {
 	Document
 	Size int64 // bytes of content
 }
+
+// LoginFailure is the outcome of counting one wrong password.
+type LoginFailure struct {
+	Attempts    int  // failed attempts in a row, this one included
+	Locked      bool // the account is locked now
+	NewlyLocked bool // this failure locked it
+}

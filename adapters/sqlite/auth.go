@@ -143,18 +143,11 @@ func (s *Store) LinkedStudents(ctx context.Context, accountID int64) ([]mypt.Stu
 		}, accountID)
 }
 
-// LoginFailure is the outcome of RecordLoginFailure.
-type LoginFailure struct {
-	Attempts    int  // failed attempts counted so far, this one included
-	Locked      bool // the account is locked now
-	NewlyLocked bool // this failure locked it
-}
-
 // RecordLoginFailure counts one wrong password and locks the account when the count reaches
 // maxAttempts, in one atomic UPDATE … RETURNING, so parallel guesses cannot slip past the limit:
 // exactly one of them reaches maxAttempts and locks. It returns ErrNotFound for an unknown id.
-func (s *Store) RecordLoginFailure(ctx context.Context, accountID int64, maxAttempts int) (LoginFailure, error) {
-	var f LoginFailure
+func (s *Store) RecordLoginFailure(ctx context.Context, accountID int64, maxAttempts int) (mypt.LoginFailure, error) {
+	var f mypt.LoginFailure
 	now := FormatTime(s.now())
 	err := s.WithTx(ctx, func(tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, `UPDATE account SET

@@ -12,7 +12,7 @@ import (
 
 // Reads for the parents' portal. Every read goes to the reader pool; none writes.
 
-// scanDate reads a nullable 'YYYY-MM-DD' column; NULL and '' are the zero Date.
+// scanDate reads a nullable 'YYYY-MM-DD' column; NULL and ” are the zero Date.
 func scanDate(ns sql.NullString) (mypt.Date, error) {
 	if !ns.Valid || ns.String == "" {
 		return mypt.Date{}, nil
@@ -20,7 +20,7 @@ func scanDate(ns sql.NullString) (mypt.Date, error) {
 	return mypt.ParseDate(ns.String)
 }
 
-// scanTime reads a nullable TimeFormat column; NULL and '' are the zero time.
+// scanTime reads a nullable TimeFormat column; NULL and ” are the zero time.
 func scanTime(ns sql.NullString) (time.Time, error) {
 	if !ns.Valid || ns.String == "" {
 		return time.Time{}, nil
