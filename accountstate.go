@@ -172,3 +172,41 @@ func (r Ineligibility) ParentReason() string {
 	}
 	return ""
 }
+
+// RequestDecision is one step of a request's workflow, applied by DecideAccountRequest.
+type RequestDecision struct {
+	// From lists the states the request may be in; anything else is ErrConflict.
+	From []RequestState
+	// To is the new state.
+	To RequestState
+	// Match replaces the stored match report when not nil.
+	Match *MatchReport
+	// Verified records that the email was verified now.
+	Verified bool
+	// DecidedBy and Reason are recorded (auto | staff:<id> | consent | system).
+	DecidedBy, Reason string
+	// ContactID is the MIS contact matched on, recorded on the request and the link.
+	ContactID string
+	// Emails are queued in the same transaction.
+	Emails []OutboxMessage
+	// ConsentTTL and ConsentEmail: when To is awaiting_consent, a consent token is issued and
+	// the email ConsentEmail builds from it is queued.
+	ConsentTTL   time.Duration
+	ConsentEmail func(token string) (OutboxMessage, error)
+	// Audit entries are written in the same transaction.
+	Audit []AuditEntry
+}
+
+// TokenUse names a one-time token that a decision consumes.
+type TokenUse struct {
+	Purpose TokenPurpose
+	Raw     string
+}
+
+// AccountLink is a link with its ending and the student's name, for the staff site.
+type AccountLink struct {
+	StudentLink
+	EndedAt                            time.Time
+	EndReason                          string
+	StudentFirstNames, StudentLastName string
+}

@@ -217,42 +217,12 @@ func (s *Store) AccountRequestsByEmail(ctx context.Context, email string) ([]myp
 		WHERE email = ? ORDER BY created_at DESC, request_id DESC`, scanRequest, NormalizeEmail(email))
 }
 
-// RequestDecision is one step of a request's workflow, applied by DecideAccountRequest.
-type RequestDecision struct {
-	// From lists the states the request may be in; anything else is ErrConflict.
-	From []mypt.RequestState
-	// To is the new state.
-	To mypt.RequestState
-	// Match replaces the stored match report when not nil.
-	Match *mypt.MatchReport
-	// Verified records that the email was verified now.
-	Verified bool
-	// DecidedBy and Reason are recorded (auto | staff:<id> | consent | system).
-	DecidedBy, Reason string
-	// ContactID is the MIS contact matched on, recorded on the request and the link.
-	ContactID string
-	// Emails are queued in the same transaction.
-	Emails []mypt.OutboxMessage
-	// ConsentTTL and ConsentEmail: when To is awaiting_consent, a consent token is issued and
-	// the email ConsentEmail builds from it is queued.
-	ConsentTTL   time.Duration
-	ConsentEmail func(token string) (mypt.OutboxMessage, error)
-	// Audit entries are written in the same transaction.
-	Audit []mypt.AuditEntry
-}
-
-// TokenUse names a one-time token that a decision consumes.
-type TokenUse struct {
-	Purpose mypt.TokenPurpose
-	Raw     string
-}
-
 // DecideAccountRequest moves request id to d.To in one transaction: it uses the token (if
 // use is not nil; ErrNotFound if it is not a valid token of this request), checks the current
 // state (ErrConflict when it is not one of d.From), and on approval creates the account (or,
 // when the email already has one, sets its password to this request's: the latest password
 // wins) and links the student. Emails and audit entries commit with the change.
-func (s *Store) DecideAccountRequest(ctx context.Context, id int64, use *TokenUse, d RequestDecision) (mypt.StoredAccountRequest, error) {
+func (s *Store) DecideAccountRequest(ctx context.Context, id int64, use *mypt.TokenUse, d mypt.RequestDecision) (mypt.StoredAccountRequest, error) {
 	var out mypt.StoredAccountRequest
 	err := s.WithTx(ctx, func(tx *sql.Tx) error {
 		if use != nil {
@@ -584,13 +554,13 @@ func (s *Store) Accounts(ctx context.Context, q string, limit int) ([]mypt.Accou
 }
 
 // AccountLinks lists every link of the account with its end reason.
-func (s *Store) AccountLinks(ctx context.Context, accountID int64) ([]AccountLink, error) {
+func (s *Store) AccountLinks(ctx context.Context, accountID int64) ([]mypt.AccountLink, error) {
 	return queryAll(ctx, s.read, "account links", `SELECT l.student_id, l.contact_id, l.relationship, l.status,
 		l.approved_at, l.approved_by, l.ended_at, l.end_reason,
 		COALESCE(st.legal_first_names, ''), COALESCE(st.legal_last_name, '')
 		FROM account_student l LEFT JOIN student st ON st.student_id = l.student_id
-		WHERE l.account_id = ? ORDER BY l.student_id`, func(r scanner) (AccountLink, error) {
-		var l AccountLink
+		WHERE l.account_id = ? ORDER BY l.student_id`, func(r scanner) (mypt.AccountLink, error) {
+		var l mypt.AccountLink
 		var approved string
 		var ended sql.NullString
 		err := r.Scan(&l.StudentID, &l.ContactID, &l.Relationship, &l.Status, &approved, &l.ApprovedBy, &ended,
@@ -605,14 +575,6 @@ func (s *Store) AccountLinks(ctx context.Context, accountID int64) ([]AccountLin
 		l.EndedAt, err = scanTime(ended)
 		return l, err
 	}, accountID)
-}
-
-// AccountLink is a link with its ending and the student's name, for the staff site.
-type AccountLink struct {
-	mypt.StudentLink
-	EndedAt                            time.Time
-	EndReason                          string
-	StudentFirstNames, StudentLastName string
 }
 
 // AccessEndedFor lists the access-ended records of an account, newest first.
