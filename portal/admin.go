@@ -297,6 +297,9 @@ type adminHomeView struct {
 	To     string
 }
 
+// Pending is how many requests wait in stage.
+func (v *adminHomeView) Pending(stage string) int { return v.Counts.Pending[mypt.RequestState(stage)] }
+
 type requestRow struct {
 	mypt.StoredAccountRequest
 	Created string
