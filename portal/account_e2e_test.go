@@ -264,7 +264,9 @@ func (b *browser) post(formPage, action string, fields url.Values) (int, string,
 	return resp.StatusCode, string(body), resp
 }
 
-func htmlUnescape(s string) string { return strings.NewReplacer("&#43;", "+", "&#61;", "=", "&amp;", "&").Replace(s) }
+func htmlUnescape(s string) string {
+	return strings.NewReplacer("&#43;", "+", "&#61;", "=", "&amp;", "&").Replace(s)
+}
 
 type parent struct {
 	first, last, email, password, student, sfirst, slast, dob, rel string

@@ -398,7 +398,7 @@ func (s *Server) loadRequestView(r *http.Request, id int64) (*adminRequestView, 
 	}
 	v := &adminRequestView{adminBase: s.adminBase(r, fmt.Sprintf("Account request %d", id), "requests"), Req: q,
 		Created: s.showTime(q.CreatedAt), Verified: s.showTime(q.VerifiedAt), Decided: s.showTime(q.DecidedAt),
-		Pending: q.State == mypt.RequestAwaitingStaff || q.State == mypt.RequestAwaitingConsent,
+		Pending:    q.State == mypt.RequestAwaitingStaff || q.State == mypt.RequestAwaitingConsent,
 		CanApprove: q.State == mypt.RequestAwaitingStaff}
 	if q.Match != nil {
 		v.Checks = q.Match.Checks
