@@ -2,7 +2,6 @@ package portal
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -33,7 +32,6 @@ const (
 // testNow is the tests' "today": spring term 2019, when the seed student is 16.
 var testNow = time.Date(2019, 3, 1, 12, 0, 0, 0, time.UTC)
 
-var seedDataAsOf = time.Date(2019, 3, 1, 6, 30, 0, 0, time.UTC)
 
 type seedWeek struct {
 	WC    string   `json:"wc"`
@@ -172,126 +170,17 @@ func seedRows(t testing.TB) []mypt.Row {
 	return rows
 }
 
-// loadRows writes MIS rows straight into the cache tables and computes the precomputed
-// attendance rows and student versions the ingest path maintains.
+// loadRows feeds MIS rows through the ingest path (ApplyBatch), which also maintains the
+// precomputed attendance rows and student versions the portal reads.
 func loadRows(t testing.TB, st *sqlite.Store, rows []mypt.Row) {
 	t.Helper()
-	ctx := context.Background()
-	types := map[string]mypt.MarkType{}
-	var marks []mypt.AttendanceMark
-	students := map[string]bool{}
-	err := st.WithTx(ctx, func(tx *sql.Tx) error {
-		h := []byte{0}
-		d := func(x mypt.Date) any {
-			if x.IsZero() {
-				return nil
-			}
-			return x.String()
-		}
-		b := func(x *bool) any {
-			if x == nil {
-				return nil
-			}
-			return *x
-		}
-		for _, r := range rows {
-			var err error
-			switch v := r.(type) {
-			case mypt.MarkType:
-				types[v.Mark] = v
-				_, err = tx.Exec(`INSERT INTO mark_type VALUES (?,?,?,?,?,?)`, v.Mark, v.Description, v.Status, v.IsLate, v.IsAuthorisedAbsence, h)
-			case mypt.Course:
-				_, err = tx.Exec(`INSERT INTO course VALUES (?,?,?,?,?,?)`, v.CourseID, v.Code, v.Title, v.Level, v.AcademicYear, h)
-			case mypt.Student:
-				students[v.StudentID] = true
-				_, err = tx.Exec(`INSERT INTO student VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`, v.StudentID, v.LegalFirstNames, v.LegalLastName,
-					v.PreferredName, d(v.DateOfBirth), v.HasEHCP, v.College, v.CollegeEmail, v.ShareInfoConsent, v.Status, d(v.LeftDate), h)
-			case mypt.Contact:
-				_, err = tx.Exec(`INSERT INTO contact VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`, v.ContactID, v.StudentID, v.FirstName, v.LastName,
-					v.Relationship, v.Email, v.MobilePhone, v.HomePhone, v.IsNextOfKin, v.IsVerifiedContact, v.HasParentalResponsibility,
-					v.PortalAccessBarred, h)
-			case mypt.Enrolment:
-				_, err = tx.Exec(`INSERT INTO enrolment VALUES (?,?,?,?,?,?,?,?)`, v.EnrolmentID, v.StudentID, v.CourseID, d(v.StartDate),
-					d(v.ExpectedEndDate), d(v.ActualEndDate), v.Status, h)
-			case mypt.Tutor:
-				_, err = tx.Exec(`INSERT INTO tutor VALUES (?,?,?,?,?,?,?)`, v.TutorID, v.StudentID, v.EnrolmentID, v.Name, v.Role, v.Email, h)
-			case mypt.AttendanceMark:
-				marks = append(marks, v)
-				_, err = tx.Exec(`INSERT INTO attendance_mark VALUES (?,?,?,?,?,?,?,?)`, v.MarkID, v.StudentID, v.EnrolmentID,
-					v.SessionDate.String(), v.StartTime, v.EndTime, v.Mark, h)
-			case mypt.Document:
-				_, err = tx.Exec(`INSERT INTO document VALUES (?,?,?,?,?,?,?,?,?)`, v.DocumentID, v.StudentID, v.Title, v.Category,
-					sqlite.FormatTime(v.CreatedAt), v.ContentType, len(v.Content), v.Content, h)
-			case mypt.Achievement:
-				_, err = tx.Exec(`INSERT INTO achievement VALUES (?,?,?,?,?,?,?)`, v.AchievementID, v.StudentID, v.Qualification,
-					v.Subject, v.Grade, d(v.AwardDate), h)
-			case mypt.TargetGrade:
-				_, err = tx.Exec(`INSERT INTO target_grade VALUES (?,?,?,?)`, v.EnrolmentID, v.StudentID, v.Grade, h)
-			case mypt.Target:
-				_, err = tx.Exec(`INSERT INTO target VALUES (?,?,?,?,?,?,?,?,?,?,?)`, v.TargetID, v.StudentID, v.EnrolmentID, v.Text,
-					v.SetBy, v.CreatedByStudent, d(v.SetDate), d(v.DueDate), v.Status, d(v.ReviewedDate), h)
-			case mypt.PolicyRead:
-				_, err = tx.Exec(`INSERT INTO policy_read VALUES (?,?,?,?,?)`, v.PolicyReadID, v.StudentID, v.Policy,
-					sqlite.FormatTime(v.ReadAt), h)
-			case mypt.Meeting:
-				_, err = tx.Exec(`INSERT INTO meeting VALUES (?,?,?,?,?,?,?)`, v.MeetingID, v.StudentID, v.Type, d(v.HeldOn),
-					v.StaffName, v.Notes, h)
-			case mypt.FurtherDetail:
-				_, err = tx.Exec(`INSERT INTO further_detail VALUES (?,?,?,?,?,?)`, v.StudentID, b(v.ConsentForVisits),
-					b(v.ConsentForPhotographs), b(v.ConsentForMedicalTreatment), b(v.ConsentForSharingWithEmployers), h)
-			default:
-				err = fmt.Errorf("loadRows: %T not handled", r)
-			}
-			if err != nil {
-				return fmt.Errorf("insert %T %s: %w", r, r.Key(), err)
-			}
-		}
-		// Precompute, as ingest does: weekly and yearly tallies, whole year and per enrolment.
-		type wk struct {
-			student string
-			monday  mypt.Date
-		}
-		type yr struct {
-			student, enrolment string
-			year               int
-		}
-		weeks := map[wk]*mypt.Tally{}
-		years := map[yr]*mypt.Tally{}
-		for _, s := range mypt.Resolve(marks, types) {
-			year := mypt.AcademicYearOf(s.SessionDate)
-			for _, k := range []yr{{s.StudentID, "", year}, {s.StudentID, s.EnrolmentID, year}} {
-				if years[k] == nil {
-					years[k] = &mypt.Tally{}
-				}
-				years[k].Add(s.Category, mypt.UnmarkedIgnored)
-			}
-			k := wk{s.StudentID, s.SessionDate.Monday()}
-			if weeks[k] == nil {
-				weeks[k] = &mypt.Tally{}
-			}
-			weeks[k].Add(s.Category, mypt.UnmarkedIgnored)
-		}
-		for k, t := range weeks {
-			if _, err := tx.Exec(`INSERT INTO attendance_week VALUES (?,?,?,?,?,?,?,?,?)`, k.student, k.monday.String(),
-				mypt.AcademicYearOf(k.monday), t.Present, t.Late, t.Absent, t.AuthorisedAbsent, t.Neutral, t.Unmarked); err != nil {
-				return err
-			}
-		}
-		for k, t := range years {
-			if _, err := tx.Exec(`INSERT INTO attendance_year VALUES (?,?,?,?,?,?,?,?,?)`, k.student, k.year, k.enrolment,
-				t.Present, t.Late, t.Absent, t.AuthorisedAbsent, t.Neutral, t.Unmarked); err != nil {
-				return err
-			}
-		}
-		for id := range students {
-			if _, err := tx.Exec(`INSERT INTO student_version VALUES (?, 1, ?)`, id, sqlite.FormatTime(seedDataAsOf)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	b := mypt.Batch{ID: fmt.Sprintf("test-%d", len(rows)), Source: "test", Mode: mypt.ModeDelta, AllOrNothing: true}
+	for i, r := range rows {
+		b.Records = append(b.Records, mypt.Record{Line: i + 1, Entity: r.EntityName(), Op: mypt.OpUpsert, Key: r.Key(), Row: r})
+	}
+	res, err := st.ApplyBatch(context.Background(), b)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("apply fixture: %v %+v", err, res.Rejected)
 	}
 }
 
