@@ -32,7 +32,6 @@ const (
 // testNow is the tests' "today": spring term 2019, when the seed student is 16.
 var testNow = time.Date(2019, 3, 1, 12, 0, 0, 0, time.UTC)
 
-
 type seedWeek struct {
 	WC    string   `json:"wc"`
 	Marks []string `json:"marks"`
