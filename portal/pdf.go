@@ -103,7 +103,7 @@ func (s *Server) reportPDF(rep *report) ([]byte, error) {
 	pdf.SetFont("dejavu", "", 10)
 	label := func(k, v string, w float64, ln int) {
 		pdf.SetFont("dejavu", "B", 10)
-		pdf.CellFormat(30, 6, k, "", 0, "L", false, 0, "")
+		pdf.CellFormat(32, 6, k, "", 0, "L", false, 0, "")
 		pdf.SetFont("dejavu", "", 10)
 		pdf.CellFormat(w, 6, v, "", ln, "L", false, 0, "")
 	}
@@ -112,15 +112,15 @@ func (s *Server) reportPDF(rep *report) ([]byte, error) {
 	if t.Band != "" {
 		band += " (" + t.Band + ")"
 	}
-	label("Academic Year", rep.YearLabel, 60, 0)
+	label("Academic Year", rep.YearLabel, 64, 0)
 	label("Total Marks", strconv.Itoa(t.Possible), 0, 1)
-	label("Student ID", rep.StudentID, 60, 0)
+	label("Student ID", rep.StudentID, 64, 0)
 	label("Attended", strconv.Itoa(t.Attended), 0, 1)
-	label("Student Name", rep.StudentName, 60, 0)
+	label("Student Name", rep.StudentName, 64, 0)
 	label("Late", strconv.Itoa(t.Late), 0, 1)
-	label("", "", 60, 0)
+	label("", "", 64, 0)
 	label("Attendance", band, 0, 1)
-	label("", "", 60, 0)
+	label("", "", 64, 0)
 	label("Punctuality", t.Punctuality, 0, 1)
 	pdf.Ln(3)
 
