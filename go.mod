@@ -2,6 +2,8 @@ module mypt
 
 go 1.26.0
 
+require modernc.org/sqlite v1.62.0
+
 require (
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
 	github.com/emersion/go-smtp v0.26.0
@@ -9,7 +11,6 @@ require (
 	github.com/hashicorp/go-retryablehttp v0.7.8
 	github.com/prometheus/client_golang v1.25.0
 	github.com/wneessen/go-mail v0.8.1
-	modernc.org/sqlite v1.62.0
 )
 
 require (
