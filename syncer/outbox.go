@@ -52,7 +52,7 @@ type OutboxOptions struct {
 	BackoffMax  time.Duration // longest wait between attempts; default 1h
 	MaxAttempts int           // attempts before an email is given up; default 25 (about a day)
 	// RetainSent is how long sent emails are kept (their bodies hold one-time links);
-	// default 7 days, negative keeps them for ever.
+	// 0 keeps them for ever (config's default is 7 days).
 	RetainSent time.Duration
 }
 
@@ -113,9 +113,6 @@ func NewOutbox(o OutboxOptions) (*Outbox, error) {
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 25
-	}
-	if o.RetainSent == 0 {
-		o.RetainSent = 7 * 24 * time.Hour
 	}
 	w := &Outbox{o: o, log: o.Logger.With("component", "outbox", "transport", o.Transport), wake: make(chan struct{}, 1)}
 	w.pending = outboxRegister(o.Registerer, prometheus.NewGauge(prometheus.GaugeOpts{
@@ -256,7 +253,7 @@ func (w *Outbox) deliver(ctx context.Context, m mypt.OutboxMessage) bool {
 
 // purge drops sent emails older than RetainSent, at most once an hour.
 func (w *Outbox) purge(ctx context.Context) {
-	if w.o.RetainSent < 0 {
+	if w.o.RetainSent <= 0 {
 		return
 	}
 	now := w.o.Now()
