@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -50,8 +51,9 @@ func (o SMTPOptions) GoString() string { return o.String() }
 // SMTP delivers over SMTP, one connection per message (a college sends few; a fresh
 // connection never trips over a server's idle timeout).
 type SMTP struct {
-	opts SMTPOptions
-	base []gomail.Option
+	opts    SMTPOptions
+	tlsConf *tls.Config
+	base    []gomail.Option
 }
 
 // NewSMTP checks the options and returns the transport. It refuses AUTH over an unencrypted
@@ -122,7 +124,7 @@ func NewSMTP(o SMTPOptions) (*SMTP, error) {
 		}
 		opts = append(opts, gomail.WithSMTPAuth(mech), gomail.WithUsername(o.Username), gomail.WithPassword(o.Password))
 	}
-	return &SMTP{opts: o, base: opts}, nil
+	return &SMTP{opts: o, tlsConf: tlsConf, base: opts}, nil
 }
 
 // Name is the transport label "smtp".
@@ -140,11 +142,39 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	if err := msg.EnvelopeFrom(m.From.Email); err != nil {
 		return permanent("smtp: send", fmt.Errorf("envelope from: %w", err))
 	}
-	c, err := gomail.NewClient(s.opts.Host, s.base...)
+	// go-mail uses ctx only while dialling; closing the connection when ctx ends makes a
+	// stalled server release a shutting-down worker at once instead of after Timeout.
+	var stop func() bool
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	dial := func(dctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		raw, err := d.DialContext(dctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		stop = context.AfterFunc(ctx, func() { raw.Close() })
+		if s.opts.TLS != TLSImplicit {
+			return raw, nil
+		}
+		tc := tls.Client(raw, s.tlsConf)
+		if err := tc.HandshakeContext(dctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		return tc, nil // a *tls.Conn, so go-mail knows the session is encrypted
+	}
+	c, err := gomail.NewClient(s.opts.Host, append(s.base, gomail.WithDialContextFunc(dial))...)
 	if err != nil {
 		return temporary("smtp: send", fmt.Errorf("client: %w", err))
 	}
 	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
+		if ctx.Err() != nil {
+			return temporary("smtp: send", fmt.Errorf("%w (%v)", ctx.Err(), err))
+		}
 		return classifySMTP(err)
 	}
 	return nil

@@ -3,6 +3,9 @@ package mail_test
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -150,5 +153,53 @@ func TestSMTPOptionsNeverPrintThePassword(t *testing.T) {
 		if strings.Contains(s, "hunter2") || !strings.Contains(s, "<secret>") {
 			t.Fatalf("%s", s)
 		}
+	}
+}
+
+// A server that accepts the connection and then says nothing must not hold a shutting-down
+// worker: cancelling ctx ends Send within 1 s, not after the 30 s timeout.
+func TestSMTPCancelEndsAStalledSession(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			accepted <- c // hold it open, say nothing
+		}
+	}()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	p, _ := strconv.Atoi(port)
+	s, err := mail.NewSMTP(mail.SMTPOptions{Host: "127.0.0.1", Port: p, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Send(ctx, sampleMessage()) }()
+	var conn net.Conn
+	select {
+	case conn = <-accepted:
+		defer conn.Close()
+	case <-time.After(10 * time.Second):
+		t.Fatal("no connection")
+	}
+	time.Sleep(100 * time.Millisecond)
+	cancelled := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if took := time.Since(cancelled); took > time.Second {
+			t.Fatalf("Send returned %v after cancel", took)
+		}
+		if err == nil || mail.IsPermanent(err) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Send still blocked 10 s after cancel")
 	}
 }
