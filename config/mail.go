@@ -115,6 +115,41 @@ func DefaultMail() MailConfig {
 	}
 }
 
+// WithDefaults returns c with every zero key set to its default (the config loader calls it
+// before reading the file, so a key the file sets to zero stays zero).
+func (c MailConfig) WithDefaults() MailConfig {
+	d := DefaultMail()
+	set := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	setD := func(dst *time.Duration, v time.Duration) {
+		if *dst == 0 {
+			*dst = v
+		}
+	}
+	set(&c.SMTP.TLS, d.SMTP.TLS)
+	set(&c.SMTP.Auth, d.SMTP.Auth)
+	setD(&c.SMTP.Timeout, d.SMTP.Timeout)
+	set(&c.Graph.LoginURL, d.Graph.LoginURL)
+	set(&c.Graph.GraphURL, d.Graph.GraphURL)
+	setD(&c.Graph.Timeout, d.Graph.Timeout)
+	setD(&c.Graph.RetryAfterMax, d.Graph.RetryAfterMax)
+	if c.Graph.MaxRetries == 0 {
+		c.Graph.MaxRetries = d.Graph.MaxRetries
+	}
+	setD(&c.Retry.Interval, d.Retry.Interval)
+	setD(&c.Retry.BackoffMin, d.Retry.BackoffMin)
+	setD(&c.Retry.BackoffMax, d.Retry.BackoffMax)
+	setD(&c.Retry.SendTimeout, d.Retry.SendTimeout)
+	setD(&c.Retry.RetainSent, d.Retry.RetainSent)
+	if c.Retry.MaxAttempts == 0 {
+		c.Retry.MaxAttempts = d.Retry.MaxAttempts
+	}
+	return c
+}
+
 // FileDir is the file sink's directory: File.Dir, or <dataDir>/mail.
 func (c MailConfig) FileDir(dataDir string) string {
 	if c.File.Dir != "" {

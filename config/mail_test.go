@@ -82,3 +82,14 @@ func TestMailConfigValidate(t *testing.T) {
 		t.Fatalf("empty transport (queue only): %v", err)
 	}
 }
+
+func TestMailConfigWithDefaults(t *testing.T) {
+	t.Parallel()
+	if got, want := (MailConfig{}).WithDefaults(), DefaultMail(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("WithDefaults of zero\n%+v\nwant\n%+v", got, want)
+	}
+	c := MailConfig{Retry: MailRetryConfig{MaxAttempts: 3}}.WithDefaults()
+	if c.Retry.MaxAttempts != 3 || c.Retry.BackoffMin == 0 {
+		t.Fatalf("%+v", c.Retry)
+	}
+}
