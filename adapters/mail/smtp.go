@@ -3,9 +3,11 @@ package mail
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -30,10 +32,12 @@ type SMTPOptions struct {
 	// Auth is the SASL mechanism: "plain" (default), "login", or "auto" (the strongest the
 	// server offers).
 	Auth string
-	// TLSConfig overrides the TLS settings (for a private CA); ServerName defaults to Host.
+	// TLSConfig overrides the TLS settings; ServerName defaults to Host.
 	TLSConfig *tls.Config
-	HELO      string        // default: the local host name
-	Timeout   time.Duration // per connection; default 30s
+	// CAFile is a PEM bundle trusted instead of the system roots (a private CA).
+	CAFile  string
+	HELO    string        // default: the local host name
+	Timeout time.Duration // per connection; default 30s
 }
 
 // String describes the options without the password.
@@ -87,6 +91,17 @@ func NewSMTP(o SMTPOptions) (*SMTP, error) {
 		if tlsConf.MinVersion == 0 {
 			tlsConf.MinVersion = tls.VersionTLS12
 		}
+	}
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("mail: smtp: ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mail: smtp: ca_file %s: no PEM certificates in it", o.CAFile)
+		}
+		tlsConf.RootCAs = pool
 	}
 	opts := []gomail.Option{
 		gomail.WithPort(o.Port),

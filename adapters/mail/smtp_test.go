@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -201,5 +203,30 @@ func TestSMTPCancelEndsAStalledSession(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Send still blocked 10 s after cancel")
+	}
+}
+
+func TestSMTPCAFile(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.Start(t, mailtest.Options{Username: "mypt", Password: "pw"})
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, srv.CertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := mail.New(mail.Options{
+		Transport: "smtp", From: mail.Address{Email: "noreply@college.example.ac.uk"},
+		SMTP: mail.SMTPOptions{Host: "127.0.0.1", Port: srv.Port(), Username: "mypt", Password: "pw", CAFile: ca},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name() != "smtp" {
+		t.Fatal(s.Name())
+	}
+	if err := s.Transport().Send(context.Background(), sampleMessage()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mail.NewSMTP(mail.SMTPOptions{Host: "x", CAFile: filepath.Join(t.TempDir(), "missing.pem")}); err == nil {
+		t.Fatal("missing ca_file accepted")
 	}
 }
