@@ -25,7 +25,8 @@ type OutboxStore interface {
 }
 
 // Mailer delivers one outbox row (adapters/mail.Sender). An error with a Permanent() bool
-// method that returns true gives the email up; any other error is retried with backoff.
+// method that returns true gives the email up; any other error is retried with backoff, and
+// not before the error's RetryAfter() time.Duration when it has one.
 type Mailer interface {
 	Deliver(ctx context.Context, m mypt.OutboxMessage) error
 }
@@ -243,7 +244,12 @@ func (w *Outbox) deliver(ctx context.Context, m mypt.OutboxMessage) bool {
 		log.Error("email not delivered, given up", "reason", reason, "err", err)
 		return false
 	}
-	next := now.Add(OutboxBackoff(w.o.BackoffMin, w.o.BackoffMax, m.Attempts))
+	wait := OutboxBackoff(w.o.BackoffMin, w.o.BackoffMax, m.Attempts)
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) && ra.RetryAfter() > wait {
+		wait = min(ra.RetryAfter(), 24*time.Hour) // the server asked for longer
+	}
+	next := now.Add(wait)
 	if merr := w.o.Store.MarkEmailRetry(mctx, m.ID, w.o.Transport, err.Error(), next); merr != nil {
 		log.Error("record failed attempt", "err", merr)
 	}

@@ -438,3 +438,58 @@ func TestOutboxBackoffGrowsAndIsCapped(t *testing.T) {
 		prevMax = ceiling
 	}
 }
+
+type retryAfterErr struct{ d time.Duration }
+
+func (e retryAfterErr) Error() string             { return "throttled" }
+func (e retryAfterErr) RetryAfter() time.Duration { return e.d }
+
+func TestOutboxHonoursTheServersRetryAfter(t *testing.T) {
+	t.Parallel()
+	store := openCache(t, filepath.Join(t.TempDir(), "mypt.db"))
+	queue(t, store, "e:1", "p@example.org")
+	now := time.Now().Add(time.Minute)
+	m := fakeMailer{func(context.Context, mypt.OutboxMessage) error { return retryAfterErr{10 * time.Minute} }}
+	w := fastOutbox(t, store, m, nil, func(o *syncer.OutboxOptions) { o.Now = func() time.Time { return now } })
+	if _, err := w.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := store.FindEmail(context.Background(), "e:1")
+	if wait := got.NextAttemptAt.Sub(now); wait != 10*time.Minute {
+		t.Fatalf("next attempt in %v", wait)
+	}
+}
+
+// The demo's file sink: a re-send after a crash replaces the .eml file, so there is one.
+func TestOutboxFileSinkResendLeavesOneFile(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "mail")
+	sender, err := mail.New(mail.Options{Transport: "file", FileDir: dir,
+		From: mail.Address{Name: "Example College", Email: "noreply@" + outboxDomain}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "mypt.db")
+	first, err := sqlite.Open(context.Background(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue(t, first, "verify:req-1:1", "parent@example.org")
+	claimed, err := first.ClaimDueEmails(context.Background(), time.Now(), 1, time.Nanosecond)
+	if err != nil || len(claimed) != 1 {
+		t.Fatal(claimed, err)
+	}
+	if err := sender.Deliver(context.Background(), claimed[0]); err != nil {
+		t.Fatal(err)
+	}
+	first.Close() // killed before recording the send
+	second := openCache(t, path)
+	w := fastOutbox(t, second, sender, nil, func(o *syncer.OutboxOptions) { o.Transport = "file" })
+	if n, err := w.RunOnce(context.Background()); err != nil || n != 1 {
+		t.Fatalf("sent %d (%v)", n, err)
+	}
+	list, err := sender.Transport().(*mail.FileSink).List(0)
+	if err != nil || len(list) != 1 || list[0].MessageID != claimed[0].MessageID+"@"+outboxDomain {
+		t.Fatalf("%v %+v", err, list)
+	}
+}

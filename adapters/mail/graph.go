@@ -217,7 +217,14 @@ func (g *Graph) call(ctx context.Context, method, u, contentType string, body []
 			}
 			return data, nil
 		}
-		return nil, graphStatusError(op, resp.StatusCode, data, idempotent)
+		err = graphStatusError(op, resp.StatusCode, data, idempotent)
+		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), g.opts.Now()); ok {
+			var me *Error
+			if errors.As(err, &me) {
+				me.retryAfter = d
+			}
+		}
+		return nil, err
 	}
 }
 
