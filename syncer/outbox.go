@@ -175,6 +175,7 @@ func (w *Outbox) Run(ctx context.Context) error {
 }
 
 // RunOnce delivers up to Batch due emails, one at a time, and returns how many were sent.
+// It is what Run does on each tick; do not call it while Run is running.
 func (w *Outbox) RunOnce(ctx context.Context) (int, error) {
 	sent := 0
 	var err error
