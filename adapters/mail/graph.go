@@ -343,7 +343,8 @@ func Backoff(minWait, maxWait time.Duration, attempt int) time.Duration {
 	return half + rand.N(d-half+1)
 }
 
-// parseRetryAfter reads delay-seconds or an HTTP date; a date in the past means no wait.
+// parseRetryAfter reads delay-seconds or an HTTP date; a date in the past means no wait, and
+// no answer means more than a day.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -359,7 +360,7 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return time.Duration(n) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
+		return min(max(t.Sub(now), 0), 24*time.Hour), true
 	}
 	return 0, false
 }
