@@ -212,7 +212,9 @@ func (g *Graph) call(ctx context.Context, method, u, contentType string, body []
 			continue
 		}
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			if rerr != nil {
+			// The status says it was done; a lost body must not make a sendMail look failed
+			// (it would be sent again). Only a call that can be repeated reports it.
+			if rerr != nil && idempotent {
 				return nil, temporary(op, rerr)
 			}
 			return data, nil
