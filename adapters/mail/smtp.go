@@ -187,6 +187,11 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 		return temporary("smtp: send", fmt.Errorf("client: %w", err))
 	}
 	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
+		if msg.IsDelivered() {
+			// The server said 250 to the data; only RSET or QUIT failed afterwards. Reporting
+			// an error would make the outbox send it again.
+			return nil
+		}
 		if ctx.Err() != nil {
 			return temporary("smtp: send", fmt.Errorf("%w (%v)", ctx.Err(), err))
 		}
