@@ -58,16 +58,17 @@ type AccountStore interface {
 
 // MailFile is one email written by the file transport, listed on the staff site.
 type MailFile struct {
-	Name    string
-	ModTime time.Time
-	Size    int64
+	Name    string // the .eml file's base name
+	To      string
+	Subject string
+	Date    time.Time
+	Text    string // the plain-text part
 }
 
-// MailFiles lists and reads the file transport's emails (adapters/mail.FileSink); the staff
-// site shows them in the demo so the links in them can be followed.
+// MailFiles lists the file transport's emails, newest first (adapters/mail.FileSink.List,
+// converted); the staff site shows them in the demo so the links in them can be followed.
 type MailFiles interface {
-	List() ([]MailFile, error)
-	Read(name string) ([]byte, error)
+	List(limit int) ([]MailFile, error)
 }
 
 // AccountsOptions configure the account pages and the staff site (Options.Accounts).

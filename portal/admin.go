@@ -666,9 +666,8 @@ type mailRow struct {
 
 type adminMailView struct {
 	adminBase
-	Files   []mailRow
-	Name    string
-	Content string
+	Files []mailRow
+	Mail  mailRow
 }
 
 func (s *Server) handleAdminMail(w http.ResponseWriter, r *http.Request) {
@@ -676,14 +675,14 @@ func (s *Server) handleAdminMail(w http.ResponseWriter, r *http.Request) {
 		s.handleNotFound(w, r)
 		return
 	}
-	files, err := s.acct.files.List()
+	files, err := s.acct.files.List(500)
 	if err != nil {
 		s.renderError(w, r, err)
 		return
 	}
 	v := &adminMailView{adminBase: s.adminBase(r, "Emails sent (file transport)", "mail")}
 	for _, f := range files {
-		v.Files = append(v.Files, mailRow{MailFile: f, When: s.showTime(f.ModTime)})
+		v.Files = append(v.Files, mailRow{MailFile: f, When: s.showTime(f.Date)})
 	}
 	s.render(w, r, http.StatusOK, "admin_mail", v)
 }
@@ -694,42 +693,23 @@ func (s *Server) handleAdminMailMessage(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	name := paramsOf(r).ByName("name")
-	if strings.ContainsAny(name, "/\\") || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".eml") {
-		s.handleNotFound(w, r)
-		return
-	}
-	b, err := s.acct.files.Read(name)
+	files, err := s.acct.files.List(0)
 	if err != nil {
-		s.handleNotFound(w, r)
+		s.renderError(w, r, err)
 		return
 	}
-	if !s.auditNow(w, r, s.staffAudit(r, "view_email", "", "mail", name)) {
-		return
-	}
-	v := &adminMailView{adminBase: s.adminBase(r, "Email "+name, "mail"), Name: name, Content: decodeForDisplay(b)}
-	s.render(w, r, http.StatusOK, "admin_mail_message", v)
-}
-
-// decodeForDisplay undoes quoted-printable soft breaks and =XX escapes of the text part so a
-// link in a demo email can be read and followed; the raw message is shown otherwise.
-func decodeForDisplay(b []byte) string {
-	s := strings.ReplaceAll(string(b), "\r\n", "\n")
-	if !strings.Contains(s, "quoted-printable") {
-		return s
-	}
-	s = strings.ReplaceAll(s, "=\n", "")
-	var out strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '=' && i+2 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
-				out.WriteByte(byte(v))
-				i += 2
-				continue
-			}
+	for _, f := range files {
+		if f.Name != name {
+			continue
 		}
-		out.WriteByte(s[i])
+		if !s.auditNow(w, r, s.staffAudit(r, "view_email", "", "mail", name)) {
+			return
+		}
+		v := &adminMailView{adminBase: s.adminBase(r, "Email: "+f.Subject, "mail"), Mail: mailRow{MailFile: f, When: s.showTime(f.Date)}}
+		s.render(w, r, http.StatusOK, "admin_mail_message", v)
+		return
 	}
-	return out.String()
+	s.handleNotFound(w, r)
 }
 
 func (s *Server) handleAdminMailbox(w http.ResponseWriter, r *http.Request) {
