@@ -56,10 +56,15 @@ func Default() Config {
 			MaxAge: 19, MaxAgeEHCP: 25, AgeReference: "academic_year_start", LeftGraceDays: 0,
 		},
 	}
-	walkSections(reflect.ValueOf(&c).Elem(), "", func(v reflect.Value, _ string) {
+	walkSections(reflect.ValueOf(&c).Elem(), "", func(v reflect.Value, _ string) bool {
 		if d, ok := v.Addr().Interface().(defaulter); ok {
 			d.setDefaults()
 		}
+		// Sections written as `func (c X) WithDefaults() X` fill their zero fields.
+		if m := v.MethodByName("WithDefaults"); m.IsValid() && m.Type().NumIn() == 0 && m.Type().NumOut() == 1 && m.Type().Out(0) == v.Type() {
+			v.Set(m.Call(nil)[0])
+		}
+		return true
 	})
 	return c
 }
@@ -653,12 +658,15 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// walkSections calls fn on every section (struct) value under v, parents first, with its path.
-func walkSections(v reflect.Value, path string, fn func(v reflect.Value, path string)) {
+// walkSections calls fn on every section (struct) value under v, parents first, with its path;
+// it does not descend below a section for which fn returns false.
+func walkSections(v reflect.Value, path string, fn func(v reflect.Value, path string) bool) {
 	if !isSection(v.Type()) {
 		return
 	}
-	fn(v, path)
+	if !fn(v, path) {
+		return
+	}
 	for _, f := range fieldsOf(v.Type()) {
 		fv := v.FieldByIndex(f.index)
 		switch {
@@ -685,21 +693,39 @@ func (e *ValidationError) Error() string {
 
 // Validate checks the whole configuration and returns a *ValidationError listing every problem
 // at once (each naming its key, e.g. `public.addr: "x" is not host:port`), or nil.
-// Each section reports its own problems through Problemer.
+// Each section reports its own problems through Problemer, or through a `Validate() error`
+// method (an errors.Join of several is several problems); such a section answers for the
+// sections inside it too.
 func (c Config) Validate() error {
 	var problems []string
+	add := func(path, msg string) {
+		if path != "" && !strings.HasPrefix(msg, path+".") && !strings.HasPrefix(msg, path+":") && !strings.HasPrefix(msg, path+" ") {
+			msg = path + "." + msg
+		}
+		problems = append(problems, msg)
+	}
 	v := reflect.ValueOf(&c).Elem()
-	walkSections(v, "", func(sv reflect.Value, path string) {
-		p, ok := sv.Addr().Interface().(Problemer)
-		if !ok {
-			return
-		}
-		for _, msg := range p.Problems() {
-			if path != "" {
-				msg = path + "." + msg
+	walkSections(v, "", func(sv reflect.Value, path string) bool {
+		if p, ok := sv.Addr().Interface().(Problemer); ok {
+			for _, msg := range p.Problems() {
+				add(path, msg)
 			}
-			problems = append(problems, msg)
+			return path == ""
 		}
+		if vd, ok := sv.Addr().Interface().(interface{ Validate() error }); ok && path != "" {
+			err := vd.Validate()
+			var errs []error
+			if j, ok := err.(interface{ Unwrap() []error }); ok {
+				errs = j.Unwrap()
+			} else if err != nil {
+				errs = []error{err}
+			}
+			for _, e := range errs {
+				add(path, e.Error())
+			}
+			return false
+		}
+		return true
 	})
 	if len(problems) == 0 {
 		return nil

@@ -352,3 +352,14 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+func TestDefaultsOfAreaSectionsApplied(t *testing.T) {
+	c := Default()
+	if c.Portal.LockoutAttempts != 3 {
+		t.Errorf("portal.lockout_attempts default = %d; WithDefaults not applied", c.Portal.LockoutAttempts)
+	}
+	c.College.Name, c.College.PublicBaseURL = "X", "https://x.example"
+	if err := c.Validate(); err != nil {
+		t.Errorf("defaults plus the college are not valid: %v", err)
+	}
+}
