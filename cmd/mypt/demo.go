@@ -33,6 +33,9 @@ type demoOptions struct {
 	Log             string    // log level
 	// BatchRows is how many rows go in each pushed batch.
 	BatchRows int
+	// Public and Internal, when set, are used instead of listening on Addr and AdminAddr
+	// (tests pass 127.0.0.1:0 listeners).
+	Public, Internal net.Listener
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -67,7 +70,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // demoConfig is the configuration the demo runs on: embedded defaults, the two synthetic
 // colleges, automatic approval, plain-http cookies and every email to DIR/mail.
-func demoConfig(o demoOptions, publicAddr string) config.Config {
+func demoConfig(o demoOptions, publicAddr, internalAddr string) config.Config {
 	cfg := config.Default()
 	cfg.Data.Dir = o.Data
 	cfg.College = config.CollegeConfig{
@@ -79,7 +82,7 @@ func demoConfig(o demoOptions, publicAddr string) config.Config {
 	for _, s := range synth.Sites {
 		cfg.College.Sites = append(cfg.College.Sites, config.College{Code: s.Code, Name: s.Name})
 	}
-	cfg.Public.Addr, cfg.Internal.Addr = o.Addr, o.AdminAddr
+	cfg.Public.Addr, cfg.Internal.Addr = publicAddr, internalAddr
 	cfg.Portal.InsecureCookies = o.InsecureCookies
 	cfg.Accounts.ApprovalPolicy = config.ApprovalAuto
 	cfg.Accounts.MailDir = filepath.Join(o.Data, "mail")
@@ -96,16 +99,20 @@ func demo(ctx context.Context, o demoOptions, stdout io.Writer, logger *slog.Log
 	if err := freshDemoDir(o.Data); err != nil {
 		return err
 	}
-	public, err := net.Listen("tcp", o.Addr)
-	if err != nil {
-		return fmt.Errorf("demo: public listener: %w", err)
+	public, internal := o.Public, o.Internal
+	var err error
+	if public == nil {
+		if public, err = net.Listen("tcp", o.Addr); err != nil {
+			return fmt.Errorf("demo: public listener: %w", err)
+		}
 	}
-	internal, err := net.Listen("tcp", o.AdminAddr)
-	if err != nil {
-		public.Close()
-		return fmt.Errorf("demo: internal listener: %w", err)
+	if internal == nil {
+		if internal, err = net.Listen("tcp", o.AdminAddr); err != nil {
+			public.Close()
+			return fmt.Errorf("demo: internal listener: %w", err)
+		}
 	}
-	cfg := demoConfig(o, public.Addr().String())
+	cfg := demoConfig(o, public.Addr().String(), internal.Addr().String())
 	if err := cfg.Validate(); err != nil {
 		public.Close()
 		internal.Close()
