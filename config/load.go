@@ -829,3 +829,5 @@ func defaultText(v reflect.Value) string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+func typeOfConfig() reflect.Type { return reflect.TypeFor[Config]() }
