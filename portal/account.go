@@ -290,7 +290,7 @@ func (s *Server) handleAccountRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	stored := mypt.StoredAccountRequest{AccountRequest: req, PasswordHash: hash, ClientAddr: s.clientAddr(r)}
 	_, err = a.store.CreateAccountRequest(r.Context(), stored, a.cfg.VerifyTokenTTL, func(id int64, token string) (mypt.OutboxMessage, error) {
-		return a.mail.Compose(mypt.EmailVerify, fmt.Sprintf("request:%d:verify", id), mypt.EmailData{
+		return a.mail.Compose(mypt.EmailVerify, fmt.Sprintf("request:%d:verify:%s", id, token[:12]), mypt.EmailData{
 			ToEmail: req.Email, ToName: joinName(req.ParentFirstName, req.ParentLastName), Token: token, ExpiresIn: a.cfg.VerifyTokenTTL})
 	})
 	if err != nil {

@@ -737,3 +737,128 @@ func TestAccountRequestFormShowsErrorsBesideFields(t *testing.T) {
 		t.Fatalf("an email went out for an invalid form: %+v", got)
 	}
 }
+
+func TestStaffUnlocksLockedAccount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, config.ApprovalAuto)
+	e.request(aoife)
+	e.mailTo("aoife@example.org")
+	for range 3 {
+		e.signIn("aoife@example.org", "Wrong-Password-1")
+	}
+	sweep, err := syncer.NewEligibility(syncer.EligibilityOptions{Store: e.store, Now: e.clock.Now,
+		Mail: mypt.MailSettings{CollegeName: "Croydon College", SupportEmail: "ParentPortalSupport@croydon.example.ac.uk", PublicBaseURL: baseURL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second sweep must not mail again
+		if _, err := sweep.Sweep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	locked := e.mailTo("aoife@example.org")
+	if !strings.Contains(locked.Subject, "locked") || !strings.Contains(locked.Body, baseURL+"/forgot-password") {
+		t.Fatalf("locked email %+v", locked)
+	}
+	staff := e.staff()
+	code, list := staff.get("/admin/accounts")
+	if code != http.StatusOK || !strings.Contains(list, "aoife@example.org") || !strings.Contains(list, "failed_attempts") {
+		t.Fatalf("locked list %d:\n%s", code, list)
+	}
+	a, _ := e.store.AccountByEmail(context.Background(), "aoife@example.org")
+	page := fmt.Sprintf("/admin/accounts/%d", a.ID)
+	if err := e.srv.FlushAudit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	code, acct := staff.get(page)
+	for _, want := range []string{"S100", "Siobhán Mary", "approved", "lockout", "Unlock and email the parent"} {
+		if !strings.Contains(acct, want) {
+			t.Errorf("account page lacks %q", want)
+		}
+	}
+	// A POST without the staff CSRF token is refused.
+	resp, err := staff.c.PostForm(e.internal.URL+page+"/unlock", url.Values{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("unlock without CSRF: %d", resp.StatusCode)
+	}
+	if code, _, _ := staff.post(page, page+"/unlock", url.Values{"reason": {"phoned the parent"}}); code != http.StatusSeeOther {
+		t.Fatalf("unlock %d", code)
+	}
+	if m := e.mailTo("aoife@example.org"); !strings.Contains(m.Subject, "unlocked") {
+		t.Fatalf("unlocked email %+v", m)
+	}
+	if _, code, _ := e.signIn("aoife@example.org", aoife.password); code != http.StatusOK {
+		t.Fatalf("sign in after unlock: %d", code)
+	}
+	_, acct = staff.get(page)
+	if !strings.Contains(acct, "unlock") || !strings.Contains(acct, "phoned the parent") {
+		t.Errorf("history lacks the unlock:\n%s", acct)
+	}
+}
+
+func TestReRequestVoidsTheOldLink(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, config.ApprovalAuto)
+	b := e.browser(e.public.URL)
+	b.post("/account-request", "/account-request", aoife.form())
+	old := link(t, e.mailTo("aoife@example.org"), "/verify-email")
+	b.post("/account-request", "/account-request", aoife.form())
+	fresh := link(t, e.mailTo("aoife@example.org"), "/verify-email")
+	if old == fresh {
+		t.Fatal("the same link twice")
+	}
+	if code, _ := b.get("/verify-email?token=" + old); code != http.StatusNotFound {
+		t.Fatalf("old link: %d", code)
+	}
+	if code, _, _ := b.post("/verify-email?token="+fresh, "/verify-email", url.Values{"token": {old}}); code != http.StatusNotFound {
+		t.Fatalf("posting the old token: %d", code)
+	}
+	if code, _ := b.get("/verify-email?token=" + fresh); code != http.StatusOK {
+		t.Fatalf("new link: %d", code)
+	}
+	// Expiry is on instants: 48 hours later the link is dead.
+	e.clock.Advance(48 * time.Hour)
+	if code, _ := b.get("/verify-email?token=" + fresh); code != http.StatusNotFound {
+		t.Fatalf("expired link: %d", code)
+	}
+}
+
+type mailFilesFunc func(limit int) ([]portal.MailFile, error)
+
+func (f mailFilesFunc) List(limit int) ([]portal.MailFile, error) { return f(limit) }
+
+func TestStaffSiteListsFileSinkEmails(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, config.ApprovalAuto)
+	srv, err := portal.New(portal.Options{Store: e.store, Now: e.clock.Now,
+		College:  config.CollegeConfig{Name: "Croydon College", PublicBaseURL: baseURL},
+		Portal:   config.PortalConfig{InsecureCookies: true, Argon2: config.Argon2Config{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}},
+		Accounts: portal.AccountsOptions{MailFiles: mailFilesFunc(func(int) ([]portal.MailFile, error) {
+			return []portal.MailFile{{Name: "mypt.1.ab_example.eml", To: "Siobhán <s@example.org>", Subject: "Confirm your email address",
+				Date: e.clock.Now(), Text: "Open " + baseURL + "/verify-email?token=abc"}}, nil
+		})},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	internal := httptest.NewServer(srv.InternalHandler())
+	defer internal.Close()
+	e.internal = internal
+	staff := e.staff()
+	code, list := staff.get("/admin/mail")
+	if code != http.StatusOK || !strings.Contains(list, "Confirm your email address") || !strings.Contains(list, "Siobhán") {
+		t.Fatalf("mail list %d:\n%s", code, list)
+	}
+	code, msg := staff.get("/admin/mail/mypt.1.ab_example.eml")
+	if code != http.StatusOK || !strings.Contains(msg, baseURL+"/verify-email?token=abc") {
+		t.Fatalf("mail %d:\n%s", code, msg)
+	}
+	if code, _ := staff.get("/admin/mail/nope.eml"); code != http.StatusNotFound {
+		t.Fatalf("unknown mail: %d", code)
+	}
+}
