@@ -835,8 +835,8 @@ func TestStaffSiteListsFileSinkEmails(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, config.ApprovalAuto)
 	srv, err := portal.New(portal.Options{Store: e.store, Now: e.clock.Now,
-		College:  config.CollegeConfig{Name: "Croydon College", PublicBaseURL: baseURL},
-		Portal:   config.PortalConfig{InsecureCookies: true, Argon2: config.Argon2Config{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}},
+		College: config.CollegeConfig{Name: "Croydon College", PublicBaseURL: baseURL},
+		Portal:  config.PortalConfig{InsecureCookies: true, Argon2: config.Argon2Config{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}},
 		Accounts: portal.AccountsOptions{MailFiles: mailFilesFunc(func(int) ([]portal.MailFile, error) {
 			return []portal.MailFile{{Name: "mypt.1.ab_example.eml", To: "Siobhán <s@example.org>", Subject: "Confirm your email address",
 				Date: e.clock.Now(), Text: "Open " + baseURL + "/verify-email?token=abc"}}, nil
