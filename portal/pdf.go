@@ -36,7 +36,8 @@ func (s *Server) handleAttendancePDF(w http.ResponseWriter, r *http.Request, sr 
 		return "", mypt.ErrNotFound
 	}
 	key := pageKey{student: st.StudentID, version: sr.access.Version, year: year, kind: "pdf:" + s.today().String()}
-	body, hit := s.pages.get(key)
+	cached, hit := s.pages.get(key)
+	body := cached.body
 	if !hit {
 		rep, err := s.buildReport(r.Context(), st, year, years)
 		if err != nil {
@@ -46,7 +47,7 @@ func (s *Server) handleAttendancePDF(w http.ResponseWriter, r *http.Request, sr 
 			return "", err
 		}
 		if sr.access.Version > 0 {
-			s.pages.put(key, body)
+			s.pages.put(key, cachedPage{body: body, year: year})
 		}
 	}
 	h := w.Header()

@@ -49,7 +49,7 @@ type Auth interface {
 	RecordLoginFailure(ctx context.Context, accountID int64, maxAttempts int) (mypt.LoginFailure, error)
 	RecordLoginSuccess(ctx context.Context, accountID int64) error
 	CreateSession(ctx context.Context, accountID int64, clientAddr string) (string, mypt.Session, error)
-	Session(ctx context.Context, id string) (mypt.Session, error)
+	SessionAccount(ctx context.Context, id string) (mypt.Session, mypt.Account, error)
 	TouchSession(ctx context.Context, idHash []byte, at time.Time) error
 	DeleteSession(ctx context.Context, idHash []byte) error
 	WriteAudit(ctx context.Context, entries ...mypt.AuditEntry) error
