@@ -61,7 +61,9 @@ func startDemo(t *testing.T, students int) (lines []string, publicURL, internalU
 		}
 	}
 	if len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], "push ") {
-		t.Fatalf("demo printed %q and stopped: %v", lines, <-done)
+		err := <-done
+		done <- nil // the cleanup has been answered
+		t.Fatalf("demo printed %q and stopped: %v", lines, err)
 	}
 	return lines, "http://" + pub.Addr().String(), "http://" + in.Addr().String()
 }
@@ -109,6 +111,18 @@ func TestDemo(t *testing.T) {
 		t.Errorf("/readyz = %s", resp.Status)
 	}
 
+	t.Run("push endpoint takes the printed token", func(t *testing.T) {
+		batch := `{"batch":"test-1","mode":"delta"}` + "\n" +
+			`{"entity":"meeting","op":"upsert","data":{"MeetingID":"test-m1","StudentID":"` + synth.SeedStudentID + `","Type":"Progress Review","HeldOn":"2026-12-01"}}` + "\n"
+		for _, tc := range []struct {
+			token string
+			want  int
+		}{{push[2], http.StatusOK}, {"wrong-token-wrong-token", http.StatusUnauthorized}} {
+			if err := postBatch(context.Background(), push[1], tc.token, "test-1", []byte(batch)); (err == nil) != (tc.want == http.StatusOK) {
+				t.Errorf("push with token %q: %v, want %d", tc.token[:5], err, tc.want)
+			}
+		}
+	})
 	t.Run("seed-table parent sees the child", func(t *testing.T) {
 		client := newClient(t)
 		home := login(t, client, publicURL, logins[0][1], logins[0][2])
