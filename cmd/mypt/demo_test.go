@@ -206,3 +206,34 @@ func login(t *testing.T, c *http.Client, base, email, password string) string {
 	}
 	return string(b)
 }
+
+// BenchmarkDemoStartup measures how long `mypt demo` takes, for the default 1,000 students,
+// from start to printing the login lines (the goal is under 30 s).
+func BenchmarkDemoStartup(b *testing.B) {
+	for b.Loop() {
+		pub, _ := net.Listen("tcp", "127.0.0.1:0")
+		in, _ := net.Listen("tcp", "127.0.0.1:0")
+		ctx, cancel := context.WithCancel(context.Background())
+		pr, pw := io.Pipe()
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() {
+			done <- demo(ctx, demoOptions{Data: b.TempDir(), Students: 1000, Seed: 1, InsecureCookies: true,
+				AsOf: mypt.NewDate(2026, time.December, 3), BatchRows: 20000, Public: pub, Internal: in},
+				pw, slog.New(slog.DiscardHandler))
+			pw.Close()
+		}()
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "push ") {
+				break
+			}
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "s/startup")
+		go io.Copy(io.Discard, pr)
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+}
