@@ -324,7 +324,8 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 		if r.TLS != nil || s.opts.HSTS {
 			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 		}
-		if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		// The push API (/mis/) bounds its own, much larger, NDJSON bodies (push.max_body_bytes).
+		if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodHead && !strings.HasPrefix(r.URL.Path, "/mis/") {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxFormBytes)
 		}
 		next.ServeHTTP(w, r)

@@ -25,7 +25,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	store, err := sqlite.Open(ctx, cachePath(cfg), sqlite.Options{Unmarked: cfg.Attendance.Unmarked})
+	store, err := sqlite.Open(ctx, cachePath(cfg), storeOptions(cfg, nil))
 	if err != nil {
 		return err
 	}
@@ -102,7 +102,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	store, err := sqlite.Open(ctx, cachePath(cfg), sqlite.Options{Unmarked: cfg.Attendance.Unmarked})
+	store, err := sqlite.Open(ctx, cachePath(cfg), storeOptions(cfg, nil))
 	if err != nil {
 		return err
 	}

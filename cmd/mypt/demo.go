@@ -112,15 +112,15 @@ func demo(ctx context.Context, o demoOptions, stdout io.Writer, logger *slog.Log
 			return fmt.Errorf("demo: internal listener: %w", err)
 		}
 	}
+	pushToken := randomPassword(32)
 	cfg := demoConfig(o, public.Addr().String(), internal.Addr().String())
+	cfg.Push.Tokens = []config.Secret{config.Secret(pushToken)}
 	if err := cfg.Validate(); err != nil {
 		public.Close()
 		internal.Close()
 		return fmt.Errorf("demo: %w", err)
 	}
-	pushToken := randomPassword(32)
-	a, err := newApp(ctx, appOptions{Config: cfg, Logger: logger, Public: public, Internal: internal,
-		Push: demoPushHandler(cfg, pushToken, logger)})
+	a, err := newApp(ctx, appOptions{Config: cfg, Logger: logger, Public: public, Internal: internal})
 	if err != nil {
 		public.Close()
 		internal.Close()

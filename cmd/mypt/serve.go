@@ -47,6 +47,11 @@ func loadConfig(path string) (config.Config, error) {
 	return cfg, nil
 }
 
+// storeOptions are the cache's settings from the configuration.
+func storeOptions(cfg config.Config, now func() time.Time) sqlite.Options {
+	return sqlite.Options{Now: now, Unmarked: cfg.Attendance.Unmarked, SnapshotMaxDeleteShare: cfg.Push.SnapshotMaxDeleteShare}
+}
+
 // cachePath is where the cache lives under the data directory.
 func cachePath(cfg config.Config) string { return filepath.Join(cfg.Data.Dir, "mypt.db") }
 
@@ -137,7 +142,7 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 		}
 	}()
 
-	store, err := sqlite.Open(ctx, cachePath(cfg), sqlite.Options{Now: o.Now, Unmarked: cfg.Attendance.Unmarked})
+	store, err := sqlite.Open(ctx, cachePath(cfg), storeOptions(cfg, o.Now))
 	if err != nil {
 		return nil, err
 	}
