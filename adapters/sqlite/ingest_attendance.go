@@ -208,7 +208,6 @@ const (
 		AND present = 0 AND late = 0 AND absent = 0 AND authorised_absent = 0 AND neutral = 0 AND unmarked = 0`
 )
 
-
 // apply writes the accumulated changes, except for students that are recomputed instead.
 func (a *attendanceAcc) apply(ctx context.Context, tx *sql.Tx) error {
 	var weekArgs, yearArgs []any
