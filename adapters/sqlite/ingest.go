@@ -281,6 +281,9 @@ type applier struct {
 	marks   map[string]struct{}
 	// entities that received anything, for entity_freshness.
 	entities map[mypt.Entity]struct{}
+	// known holds, per table, the rows the batch's keys have in the cache (nil: absent),
+	// prefetched and kept current as the batch writes.
+	known map[*table]map[string]*oldRow
 }
 
 type tableStmts struct{ sel, ups, del *sql.Stmt }
@@ -333,6 +336,7 @@ func (s *Store) applyTx(ctx context.Context, tx *sql.Tx, b mypt.Batch, p *prepar
 		courses:  map[string]struct{}{},
 		marks:    map[string]struct{}{},
 		entities: map[mypt.Entity]struct{}{},
+		known:    map[*table]map[string]*oldRow{},
 	}
 	defer a.close()
 	a.res.Rejected = p.rejected
@@ -361,6 +365,9 @@ func (s *Store) applyTx(ctx context.Context, tx *sql.Tx, b mypt.Batch, p *prepar
 	for _, e := range mypt.Entities {
 		if e == mypt.EntityAttendanceMark {
 			a.att.freezeTypes()
+		}
+		if err := a.prefetch(tables[e], byEntity[e]); err != nil {
+			return mypt.BatchResult{}, fmt.Errorf("sqlite: apply batch %q: read %s: %w", b.ID, e, err)
 		}
 		for _, r := range byEntity[e] {
 			a.entities[e] = struct{}{}
@@ -436,17 +443,85 @@ func (a *applier) snapshotDeletes(b mypt.Batch, p *preparedBatch) (map[mypt.Enti
 	return out, nil
 }
 
+// prefetch reads, in a few queries rather than one per record, what the cache holds for every
+// key that recs upsert, into a.known.
+func (a *applier) prefetch(t *table, recs []*preparedRecord) error {
+	known := a.known[t]
+	if known == nil {
+		known = map[string]*oldRow{}
+		a.known[t] = known
+	}
+	var keys []any
+	for _, r := range recs {
+		if r.rec.Op != mypt.OpUpsert {
+			continue
+		}
+		if _, ok := known[r.rec.Key]; !ok {
+			known[r.rec.Key] = nil // absent unless the query finds it
+			keys = append(keys, r.rec.Key)
+		}
+	}
+	const chunk = 500
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	for i := 0; i < len(keys); i += chunk {
+		part := keys[i:min(i+chunk, len(keys))]
+		q := fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s IN (%s)", t.key(), t.tracked(), t.name, t.key(), inList(len(part)))
+		var rows *sql.Rows
+		var err error
+		if len(part) == chunk {
+			if full == nil {
+				if full, err = a.tx.PrepareContext(a.ctx, q); err != nil {
+					return err
+				}
+			}
+			rows, err = full.QueryContext(a.ctx, part...)
+		} else {
+			rows, err = a.tx.QueryContext(a.ctx, q, part...)
+		}
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var key string
+			o, err := scanOld(t, rows.Scan, &key)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			known[key] = &o
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // upsert writes one row unless the cache already holds it unchanged.
 func (a *applier) upsert(r *preparedRecord) error {
 	st, err := a.stmt(r.t)
 	if err != nil {
 		return err
 	}
-	old, found, err := a.readOld(r.t, st.sel.QueryRowContext(a.ctx, r.rec.Key))
-	if err != nil {
-		return err
+	known := a.known[r.t]
+	old, prefetched := known[r.rec.Key]
+	if !prefetched {
+		o, found, err := readOld(r.t, st.sel.QueryRowContext(a.ctx, r.rec.Key))
+		if err != nil {
+			return err
+		}
+		if found {
+			old = &o
+		}
 	}
-	if found && bytes.Equal(old.hash, r.hash) {
+	if old != nil && bytes.Equal(old.hash, r.hash) {
 		a.res.Unchanged++
 		return nil
 	}
@@ -454,10 +529,14 @@ func (a *applier) upsert(r *preparedRecord) error {
 		return err
 	}
 	a.res.Upserted++
-	if found {
-		if err := a.forget(r.t, r.rec.Key, old); err != nil {
+	if old != nil {
+		if err := a.forget(r.t, r.rec.Key, *old); err != nil {
 			return err
 		}
+	}
+	if known != nil {
+		now := oldFromArgs(r.t, r.args)
+		known[r.rec.Key] = &now
 	}
 	return a.learn(r)
 }
@@ -468,7 +547,13 @@ func (a *applier) delete(t *table, key string) error {
 	if err != nil {
 		return err
 	}
-	old, found, err := a.readOld(t, st.del.QueryRowContext(a.ctx, key))
+	if known := a.known[t]; known != nil {
+		if old, ok := known[key]; ok && old == nil {
+			return nil // known to be absent
+		}
+		known[key] = nil
+	}
+	old, found, err := readOld(t, st.del.QueryRowContext(a.ctx, key))
 	if err != nil || !found {
 		return err
 	}
@@ -476,7 +561,7 @@ func (a *applier) delete(t *table, key string) error {
 	return a.forget(t, key, old)
 }
 
-// oldRow is what was in the cache before a change.
+// oldRow is what was in the cache before a change: the columns of table.tracked.
 type oldRow struct {
 	hash                      []byte
 	student, enrolment, date  string
@@ -484,19 +569,24 @@ type oldRow struct {
 	status, isLate, isAuthAbs int64
 }
 
-func (a *applier) readOld(t *table, row *sql.Row) (oldRow, bool, error) {
-	var o oldRow
-	var err error
+// oldFromArgs is the oldRow a row written with args will read back as.
+func oldFromArgs(t *table, args []any) oldRow {
+	o := oldRow{hash: args[len(args)-1].([]byte)}
 	switch {
 	case t.entity == mypt.EntityAttendanceMark:
-		err = row.Scan(&o.hash, &o.student, &o.enrolment, &o.date, &o.mark)
+		o.student, o.enrolment, o.date, o.mark = args[1].(string), args[2].(string), args[3].(string), args[6].(string)
 	case t.entity == mypt.EntityMarkType:
-		err = row.Scan(&o.hash, &o.status, &o.isLate, &o.isAuthAbs)
+		o.status, o.isLate, o.isAuthAbs = args[2].(int64), args[3].(int64), args[4].(int64)
+	case t.hasStudent && t.key() == "student_id":
+		o.student = args[0].(string)
 	case t.hasStudent:
-		err = row.Scan(&o.hash, &o.student)
-	default:
-		err = row.Scan(&o.hash)
+		o.student = args[1].(string)
 	}
+	return o
+}
+
+func readOld(t *table, row *sql.Row) (oldRow, bool, error) {
+	o, err := scanOld(t, row.Scan, nil)
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, false, nil
 	}
@@ -504,6 +594,25 @@ func (a *applier) readOld(t *table, row *sql.Row) (oldRow, bool, error) {
 		return o, false, err
 	}
 	return o, true, nil
+}
+
+// scanOld scans table.tracked's columns, preceded by the key when key is not nil.
+func scanOld(t *table, scan func(...any) error, key *string) (oldRow, error) {
+	var o oldRow
+	var dest []any
+	if key != nil {
+		dest = append(dest, key)
+	}
+	dest = append(dest, &o.hash)
+	switch {
+	case t.entity == mypt.EntityAttendanceMark:
+		dest = append(dest, &o.student, &o.enrolment, &o.date, &o.mark)
+	case t.entity == mypt.EntityMarkType:
+		dest = append(dest, &o.status, &o.isLate, &o.isAuthAbs)
+	case t.hasStudent:
+		dest = append(dest, &o.student)
+	}
+	return o, scan(dest...)
 }
 
 // forget accounts for a row leaving the cache (deleted, or replaced by a new version).
@@ -586,7 +695,7 @@ func (a *applier) finish(b mypt.Batch, p *preparedBatch) error {
 			return fmt.Errorf("students with changed mark types: %w", err)
 		}
 	}
-	if err := a.att.apply(ctx, a.s, tx); err != nil {
+	if err := a.att.apply(ctx, tx); err != nil {
 		return err
 	}
 	if len(a.att.recompute) > 0 {
@@ -607,15 +716,12 @@ func (a *applier) finish(b mypt.Batch, p *preparedBatch) error {
 	}
 	slices.Sort(ids)
 	if len(ids) > 0 {
-		st, err := a.s.txStmt(ctx, tx, studentVersionSQL)
-		if err != nil {
-			return fmt.Errorf("student versions: %w", err)
-		}
-		defer st.Close()
+		args := make([]any, 0, 2*len(ids))
 		for _, id := range ids {
-			if _, err := st.ExecContext(ctx, id, a.now); err != nil {
-				return fmt.Errorf("student version of %q: %w", id, err)
-			}
+			args = append(args, id, a.now)
+		}
+		if err := execRows(ctx, tx, studentVersionInsert, 2, studentVersionUpsert, args); err != nil {
+			return fmt.Errorf("student versions: %w", err)
 		}
 	}
 	a.res.Students = ids
@@ -665,14 +771,55 @@ func (a *applier) studentsWhere(query string, args ...any) error {
 	return rows.Err()
 }
 
-const studentVersionSQL = `INSERT INTO student_version (student_id, version, changed_at) VALUES (?, 1, ?)
-	ON CONFLICT (student_id) DO UPDATE SET version = version + 1, changed_at = excluded.changed_at`
+const (
+	studentVersionInsert = `INSERT INTO student_version (student_id, version, changed_at)`
+	studentVersionUpsert = `ON CONFLICT (student_id) DO UPDATE SET version = version + 1, changed_at = excluded.changed_at`
+	studentVersionSQL    = studentVersionInsert + ` VALUES (?, 1, ?) ` + studentVersionUpsert
+)
+
+// execRows runs head, then VALUES with one tuple per row of ncols arguments, then tail, many rows
+// per statement: one statement per row costs more in the driver than in SQLite. Tuples for
+// student_version take (id, changed_at) with the version 1 filled in.
+func execRows(ctx context.Context, tx *sql.Tx, head string, ncols int, tail string, args []any) error {
+	const chunk = 100
+	one := "(" + inList(ncols) + ")"
+	if head == studentVersionInsert {
+		one = "(?, 1, ?)"
+	}
+	n := len(args) / ncols
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	for i := 0; i < n; i += chunk {
+		k := min(chunk, n-i)
+		q := head + " VALUES " + strings.Repeat(one+", ", k-1) + one + " " + tail
+		part := args[i*ncols : (i+k)*ncols]
+		var err error
+		if k == chunk {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, q); err != nil {
+					return err
+				}
+			}
+			_, err = full.ExecContext(ctx, part...)
+		} else {
+			_, err = tx.ExecContext(ctx, q, part...)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // prepareIngest prepares, on the writer and for the store's life, the statements every batch
 // uses. It runs at Open, when no transaction holds the one writer connection.
 func (s *Store) prepareIngest(ctx context.Context) error {
 	s.stmts = map[string]*sql.Stmt{}
-	qs := append([]string{studentVersionSQL}, attendanceSQL...)
+	qs := []string{studentVersionSQL}
 	for _, e := range mypt.Entities {
 		t := tables[e]
 		qs = append(qs, t.selectSQL, t.upsertSQL, t.deleteSQL)
