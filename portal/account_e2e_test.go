@@ -862,3 +862,25 @@ func TestStaffSiteListsFileSinkEmails(t *testing.T) {
 		t.Fatalf("unknown mail: %d", code)
 	}
 }
+
+// The internal listener often runs plain HTTP on a private network: staff must still be able to
+// sign in when the public site's cookies are Secure.
+func TestStaffSignInOverPlainHTTPWithSecureCookies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, config.ApprovalAuto)
+	srv, err := portal.New(portal.Options{Store: e.store, Now: e.clock.Now,
+		College: config.CollegeConfig{Name: "Croydon College", PublicBaseURL: baseURL},
+		Portal:  config.PortalConfig{Argon2: config.Argon2Config{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	internal := httptest.NewServer(srv.InternalHandler())
+	defer internal.Close()
+	e.internal = internal
+	staff := e.staff()
+	if code, body := staff.get("/admin/"); code != http.StatusOK || !strings.Contains(body, "Requests waiting for staff") {
+		t.Fatalf("staff home %d:\n%s", code, body)
+	}
+}

@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -39,11 +40,48 @@ func (s *Server) adminRoutes(h func(method, path string, fn http.HandlerFunc)) {
 	h("GET", "/admin/audit.csv", s.staffPage(s.handleAdminAuditCSV))
 }
 
-func (s *Server) staffCookieName() string {
+// staffSecure reports whether the staff site is reached over HTTPS (directly, or through a
+// trusted proxy that says so). The internal listener often runs plain HTTP on a private
+// network, where a Secure cookie would never be stored and staff could not sign in.
+func (s *Server) staffSecure(r *http.Request) bool {
 	if s.cfg.InsecureCookies {
-		return "mypt_staff"
+		return false
 	}
-	return "__Host-mypt_staff"
+	return r.TLS != nil || (s.opts.TrustProxyHeaders && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
+}
+
+func (s *Server) staffCookieName(r *http.Request) string {
+	if s.staffSecure(r) {
+		return "__Host-mypt_staff"
+	}
+	return "mypt_staff"
+}
+
+// staffCookie is the staff session cookie: HttpOnly, SameSite=Strict (the staff site is never
+// reached by a link from elsewhere that needs the session), Secure over HTTPS.
+func (s *Server) staffCookie(r *http.Request, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: s.staffCookieName(r), Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true,
+		Secure: s.staffSecure(r), SameSite: http.SameSiteStrictMode}
+}
+
+// staffLoginCSRF returns the pre-session CSRF token for the staff sign-in form, kept in a
+// cookie of its own with the staff cookie's rules (so it works over plain HTTP too).
+func (s *Server) staffLoginCSRF(w http.ResponseWriter, r *http.Request) string {
+	name := s.staffCookieName(r) + "_csrf"
+	if c, err := r.Cookie(name); err == nil && len(c.Value) == 43 {
+		return c.Value
+	}
+	tok := randomToken()
+	c := s.staffCookie(r, tok, 0)
+	c.Name = name
+	http.SetCookie(w, c)
+	return tok
+}
+
+func (s *Server) validStaffLoginCSRF(r *http.Request) bool {
+	c, err := r.Cookie(s.staffCookieName(r) + "_csrf")
+	got := r.PostFormValue(csrfField)
+	return err == nil && c.Value != "" && got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(c.Value)) == 1
 }
 
 type staffKey struct{}
@@ -84,7 +122,7 @@ func (s *Server) staffPage(fn http.HandlerFunc) http.HandlerFunc {
 				s.renderError(w, r, errBadRequest)
 				return
 			}
-			if got := r.PostFormValue(csrfField); got == "" || got != sess.CSRFToken {
+			if got := r.PostFormValue(csrfField); got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(sess.CSRFToken)) != 1 {
 				s.renderError(w, r, errForbidden)
 				return
 			}
@@ -95,14 +133,14 @@ func (s *Server) staffPage(fn http.HandlerFunc) http.HandlerFunc {
 }
 
 func (s *Server) loadStaffSession(w http.ResponseWriter, r *http.Request, a *accountsSite) (*staffSession, error) {
-	c, err := r.Cookie(s.staffCookieName())
+	c, err := r.Cookie(s.staffCookieName(r))
 	if err != nil || c.Value == "" || len(c.Value) > 100 {
 		return nil, nil
 	}
 	ctx := r.Context()
 	sess, err := a.store.StaffSession(ctx, c.Value)
 	if errors.Is(err, mypt.ErrNotFound) {
-		http.SetCookie(w, s.cookie(s.staffCookieName(), "", -1))
+		http.SetCookie(w, s.staffCookie(r, "", -1))
 		return nil, nil
 	}
 	if err != nil {
@@ -113,7 +151,7 @@ func (s *Server) loadStaffSession(w http.ResponseWriter, r *http.Request, a *acc
 		if err := a.store.DeleteStaffSession(ctx, sess.IDHash); err != nil {
 			return nil, err
 		}
-		http.SetCookie(w, s.cookie(s.staffCookieName(), "", -1))
+		http.SetCookie(w, s.staffCookie(r, "", -1))
 		return nil, nil
 	}
 	u, err := a.store.StaffUser(ctx, sess.StaffID)
@@ -184,7 +222,7 @@ func (s *Server) handleAdminLoginForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &adminLoginView{adminBase: s.adminBase(r, "Staff sign in", ""), Next: safeAdminNext(r.URL.Query().Get("next"))}
-	v.CSRFToken = s.CSRFToken(w, r)
+	v.CSRFToken = s.staffLoginCSRF(w, r)
 	s.render(w, r, http.StatusOK, "admin_login", v)
 }
 
@@ -208,10 +246,10 @@ func (s *Server) handleAdminLogin(w http.ResponseWriter, r *http.Request) {
 	v := &adminLoginView{adminBase: s.adminBase(r, "Staff sign in", ""), Email: email, Next: safeAdminNext(r.PostFormValue("next"))}
 	fail := func(status int, msg string) {
 		v.Warning = msg
-		v.CSRFToken = s.CSRFToken(w, r)
+		v.CSRFToken = s.staffLoginCSRF(w, r)
 		s.render(w, r, status, "admin_login", v)
 	}
-	if !s.ValidCSRF(r) {
+	if !s.validStaffLoginCSRF(r) {
 		fail(http.StatusForbidden, "The sign-in form had expired. Please try again.")
 		return
 	}
@@ -258,7 +296,7 @@ func (s *Server) handleAdminLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
-	if c, err := r.Cookie(s.staffCookieName()); err == nil && c.Value != "" {
+	if c, err := r.Cookie(s.staffCookieName(r)); err == nil && c.Value != "" {
 		if old, err := a.store.StaffSession(ctx, c.Value); err == nil {
 			a.store.DeleteStaffSession(ctx, old.IDHash)
 		}
@@ -272,7 +310,7 @@ func (s *Server) handleAdminLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
-	http.SetCookie(w, s.cookie(s.staffCookieName(), id, 0))
+	http.SetCookie(w, s.staffCookie(r, id, 0))
 	http.Redirect(w, r, v.Next, http.StatusSeeOther)
 }
 
@@ -285,7 +323,7 @@ func (s *Server) handleAdminLogout(w http.ResponseWriter, r *http.Request) {
 	if !s.auditNow(w, r, s.staffAudit(r, "staff_logout", "", "", "")) {
 		return
 	}
-	http.SetCookie(w, s.cookie(s.staffCookieName(), "", -1))
+	http.SetCookie(w, s.staffCookie(r, "", -1))
 	http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
 }
 
