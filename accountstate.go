@@ -135,10 +135,16 @@ type LinkCheck struct {
 	// ContactBarred: the link's contact, or any contact of the student with the account's
 	// email, is barred from portal access.
 	ContactBarred bool
+	// ContactFound is false when the link names a contact the MIS no longer has.
+	ContactFound bool
 }
 
-// StudentNotInMIS is why access ends when the MIS no longer has the student at all.
-const StudentNotInMIS Ineligibility = "student_not_in_mis"
+// StudentNotInMIS is why access ends when the MIS no longer has the student at all;
+// ContactNotInMIS when it no longer has the contact the link was approved on.
+const (
+	StudentNotInMIS Ineligibility = "student_not_in_mis"
+	ContactNotInMIS Ineligibility = "contact_not_in_mis"
+)
 
 // PurgeCounts says what a retention purge removed.
 type PurgeCounts struct {
@@ -153,6 +159,8 @@ func LinkEligibility(p EligibilityPolicy, c LinkCheck, today Date) Ineligibility
 		return StudentNotInMIS
 	case c.ContactBarred:
 		return ContactBarred
+	case c.ContactID != "" && !c.ContactFound:
+		return ContactNotInMIS
 	}
 	return p.StudentEligibility(c.Student, today)
 }
@@ -167,7 +175,7 @@ func (r Ineligibility) ParentReason() string {
 		return "the student has left the college"
 	case ContactBarred:
 		return "the college's records no longer allow access from your account"
-	case StudentNotInMIS, NoDateOfBirth:
+	case StudentNotInMIS, ContactNotInMIS, NoDateOfBirth:
 		return "the college's records for the student have changed"
 	}
 	return ""

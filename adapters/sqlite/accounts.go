@@ -642,7 +642,8 @@ func (s *Store) ApprovedLinks(ctx context.Context) ([]mypt.LinkCheck, error) {
 		st.date_of_birth, COALESCE(st.has_ehcp, 0), COALESCE(st.college, ''), COALESCE(st.college_email, ''),
 		COALESCE(st.share_info_consent, 0), COALESCE(st.status, ''), st.left_date,
 		EXISTS (SELECT 1 FROM contact c WHERE c.student_id = l.student_id AND c.portal_access_barred = 1
-			AND (c.contact_id = l.contact_id OR (c.email <> '' AND lower(c.email) = a.email)))
+			AND (c.contact_id = l.contact_id OR (c.email <> '' AND lower(c.email) = a.email))),
+		EXISTS (SELECT 1 FROM contact c WHERE c.contact_id = l.contact_id AND c.student_id = l.student_id)
 		FROM account_student l JOIN account a ON a.account_id = l.account_id
 		LEFT JOIN student st ON st.student_id = l.student_id
 		WHERE l.status = 'approved' ORDER BY l.account_id, l.student_id`, func(r scanner) (mypt.LinkCheck, error) {
@@ -650,7 +651,7 @@ func (s *Store) ApprovedLinks(ctx context.Context) ([]mypt.LinkCheck, error) {
 		var dob, left sql.NullString
 		err := r.Scan(&c.AccountID, &c.Email, &c.FirstName, &c.LastName, &c.StudentID, &c.ContactID, &c.StudentFound,
 			&c.Student.LegalFirstNames, &c.Student.LegalLastName, &c.Student.PreferredName, &dob, &c.Student.HasEHCP,
-			&c.Student.College, &c.Student.CollegeEmail, &c.Student.ShareInfoConsent, &c.Student.Status, &left, &c.ContactBarred)
+			&c.Student.College, &c.Student.CollegeEmail, &c.Student.ShareInfoConsent, &c.Student.Status, &left, &c.ContactBarred, &c.ContactFound)
 		if err != nil {
 			return c, err
 		}
