@@ -112,7 +112,7 @@ func accountsOptions(cfg config.Config) (portal.AccountsOptions, error) {
 	o := portal.AccountsOptions{Config: cfg.Accounts}
 	dir := cfg.Accounts.MailDir
 	if dir == "" && cfg.Mail.Transport == config.MailTransportFile {
-		dir = cfg.Mail.File.Dir
+		dir = cfg.Mail.FileDir(cfg.Data.Dir)
 	}
 	if dir != "" {
 		sink, err := mail.NewFileSink(dir)
