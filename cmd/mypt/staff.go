@@ -153,3 +153,14 @@ func newEligibilitySweep(store *sqlite.Store, cfg config.Config, log *slog.Logge
 		Interval: ac.SweepInterval,
 	})
 }
+
+// addEligibilityWorker adds the eligibility sweep to the app's workers and returns it, so the
+// caller can call its Notify after each sync pass and applied push batch.
+func (a *app) addEligibilityWorker() (*syncer.Eligibility, error) {
+	sweep, err := newEligibilitySweep(a.store, a.cfg, a.log, a.reg, a.now)
+	if err != nil {
+		return nil, err
+	}
+	a.workers = append(a.workers, worker{name: "eligibility sweep", run: sweep.Run})
+	return sweep, nil
+}
