@@ -390,7 +390,7 @@ func HTMLToText(s string) string {
 				if quote > 0 {
 					quote--
 				}
-			} else {
+			} else if quote < 8 {
 				quote++
 			}
 		case "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "hr", "pre", "address":

@@ -113,7 +113,7 @@ func TestFindName(t *testing.T) {
 func TestParseUnlockRequestOnlyNewTextCounts(t *testing.T) {
 	t.Parallel()
 	m := MailMessage{
-		Subject: "RE: Your account",
+		Subject:  "RE: Your account",
 		FromName: "Björn Example",
 		Text: "Please unlock my account.\r\n\r\nFrom: Parent Portal Support <support@college.ac.uk>\r\n" +
 			"Sent: 01 December 2026 09:00\r\nTo: Björn\r\nSubject: Account\r\n\r\nWe need the Student ID, e.g. 12345678.\r\n",
