@@ -1,6 +1,7 @@
 package mypt
 
 import (
+	"context"
 	"html"
 	"regexp"
 	"strings"
@@ -431,4 +432,33 @@ func tagName(tag string) string {
 		return ""
 	}
 	return strings.ToLower(f[0])
+}
+
+// MailCheckpoint is where the watcher got to in a folder: UIDs are only meaningful within one
+// UIDVALIDITY, so a different UIDVALIDITY on the server discards the checkpoint.
+type MailCheckpoint struct {
+	UIDValidity uint32 `json:"uidvalidity"`
+	LastUID     uint32 `json:"last_uid"`
+}
+
+// MailDisposition says which folder a handled message is moved to.
+type MailDisposition int
+
+// Dispositions.
+const (
+	MailToProcessed MailDisposition = iota + 1
+	MailToReview
+)
+
+// MailHandler is the callback a mailbox scanner calls; the scanner knows IMAP, the handler knows
+// the cache, so neither imports the other.
+type MailHandler interface {
+	// MailCheckpoint returns the stored checkpoint of folder (zero if none).
+	MailCheckpoint(ctx context.Context, folder string) (MailCheckpoint, error)
+	// HandleMail acts on one message and returns where to move it. It returns only after the
+	// outcome (and the message's UID as the new checkpoint) has committed; on error the message
+	// stays where it is and is offered again later.
+	HandleMail(ctx context.Context, m MailMessage) (MailDisposition, error)
+	// MailboxConnected reports that the scanner has (true) or lost (false) a selected folder.
+	MailboxConnected(connected bool)
 }

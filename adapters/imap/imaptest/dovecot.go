@@ -8,7 +8,6 @@
 package imaptest
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -215,8 +214,13 @@ func (s *Server) Start() {
 		s.t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-F", "-c", s.Conf())
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	// A file, not a pipe: Wait must not wait for children that inherited the pipe.
+	out, err := os.OpenFile(filepath.Join(s.Dir, "log", "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("imaptest: start dovecot: %v", err)
@@ -232,12 +236,12 @@ func (s *Server) Start() {
 		}
 		select {
 		case <-exited:
-			s.t.Fatalf("imaptest: dovecot exited: %s\n%s", out.String(), s.Log())
+			s.t.Fatalf("imaptest: dovecot exited:\n%s", s.Log())
 		default:
 		}
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			s.t.Fatalf("imaptest: dovecot did not listen on %s: %s\n%s", s.Addr, out.String(), s.Log())
+			s.t.Fatalf("imaptest: dovecot did not listen on %s:\n%s", s.Addr, s.Log())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -266,8 +270,9 @@ func (s *Server) Stop() {
 
 // Log returns dovecot's log so far.
 func (s *Server) Log() string {
+	a, _ := os.ReadFile(filepath.Join(s.Dir, "log", "stdout.log"))
 	b, _ := os.ReadFile(filepath.Join(s.Dir, "log", "dovecot.log"))
-	return string(b)
+	return string(a) + string(b)
 }
 
 // Doveadm runs doveadm against this instance and fails the test on error.
