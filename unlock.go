@@ -372,3 +372,53 @@ func AcknowledgeReply(msgKey, to string) MailReply {
 			"will look at it and reply if needed. Please allow up to 4-5 working days.\n",
 	}
 }
+
+// MailOutcome is what happened to one message, as counted in mypt_mailbox_messages_total.
+type MailOutcome string
+
+// Outcomes.
+const (
+	MailUnlocked  MailOutcome = "unlocked"
+	MailReviewed  MailOutcome = "review"
+	MailDuplicate MailOutcome = "duplicate"
+	MailError     MailOutcome = "error"
+)
+
+// MailOutcomes lists every outcome (metrics start each at 0).
+var MailOutcomes = []MailOutcome{MailUnlocked, MailReviewed, MailDuplicate, MailError}
+
+// MailRecord is everything the store commits for one message, in one transaction: the message
+// marked processed, the folder's checkpoint, and either the unlock (with its email) or the
+// review item (with the acknowledgement, if due).
+type MailRecord struct {
+	Message  MailMessage
+	Request  UnlockRequest
+	Auth     AuthVerdict
+	Decision MailDecision
+	Account  UnlockAccount
+	// Unlocked is the email sent when the unlock commits; Ack the one sent with a review item
+	// when Decision.Acknowledge is set.
+	Unlocked MailReply
+	Ack      MailReply
+	At       time.Time
+}
+
+// MailReviewItem is a message staff must look at, as listed on the staff site.
+type MailReviewItem struct {
+	ID          int64
+	MessageKey  string
+	ReceivedAt  time.Time
+	FromAddress string
+	FromName    string
+	Subject     string
+	StudentIDs  []string
+	Name        string
+	Phone       string
+	AccountID   string // "" when the sender is not an account
+	Reason      string
+	Auth        string // e.g. "dmarc=pass spf=pass dkim=pass"
+	Excerpt     string // the sender's own words, cut to a few KB
+	Status      string // open | done
+	ResolvedAt  time.Time
+	ResolvedBy  string
+}
