@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,8 @@ type MailboxOptions struct {
 // Mailbox is the watch loop: it turns each message into an unlock or a review item.
 type Mailbox struct {
 	o         MailboxOptions
+	mu        sync.Mutex
+	failures  map[string]int // message key → consecutive failures (poison-message guard)
 	connected prometheus.Gauge
 	activity  prometheus.Gauge
 	messages  *prometheus.CounterVec
@@ -84,7 +87,8 @@ func NewMailbox(o MailboxOptions) (*Mailbox, error) {
 	}
 	f := promauto.With(o.Registerer)
 	m := &Mailbox{
-		o: o,
+		o:        o,
+		failures: map[string]int{},
 		connected: f.NewGauge(prometheus.GaugeOpts{Name: "mypt_mailbox_connected",
 			Help: "1 while the mailbox watcher has the folder selected."}),
 		activity: f.NewGauge(prometheus.GaugeOpts{Name: "mypt_mailbox_last_activity_timestamp_seconds",
@@ -127,10 +131,19 @@ func (h mailHandler) MailboxConnected(c bool) {
 func (h mailHandler) HandleMail(ctx context.Context, msg mypt.MailMessage) (mypt.MailDisposition, error) {
 	disp, outcome, err := h.m.handle(ctx, msg)
 	h.m.activity.Set(float64(h.m.o.Now().Unix()))
+	if err != nil && ctx.Err() == nil && h.m.failed(msg.Key) >= maxMessageFailures {
+		// The same message keeps failing while others may wait behind it: hand it to staff
+		// instead, so one bad message never becomes a crash loop (DM-1).
+		h.m.o.Logger.Error("mailbox: message keeps failing; sending it to review", "message_key", logKey(msg.Key), "err", err)
+		disp, outcome, err = h.m.reviewAfterFailure(ctx, msg, err)
+	}
 	if err != nil {
 		h.m.messages.WithLabelValues(string(mypt.MailError)).Inc()
 		return 0, err
 	}
+	h.m.mu.Lock()
+	delete(h.m.failures, msg.Key)
+	h.m.mu.Unlock()
 	h.m.messages.WithLabelValues(string(outcome)).Inc()
 	return disp, nil
 }
@@ -178,6 +191,38 @@ func (m *Mailbox) handle(ctx context.Context, msg mypt.MailMessage) (mypt.MailDi
 		log.Info("mailbox: message needs review", "reason", d.Reason)
 		return mypt.MailToReview, outcome, nil
 	}
+}
+
+// maxMessageFailures is how often one message may fail before it goes to review as it is.
+const maxMessageFailures = 3
+
+func (m *Mailbox) failed(key string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.failures) > 1000 {
+		clear(m.failures)
+	}
+	m.failures[key]++
+	return m.failures[key]
+}
+
+// reviewAfterFailure records msg as a review item without acting on it.
+func (m *Mailbox) reviewAfterFailure(ctx context.Context, msg mypt.MailMessage, cause error) (mypt.MailDisposition, mypt.MailOutcome, error) {
+	detail := cause.Error()
+	if len(detail) > 200 {
+		detail = detail[:200]
+	}
+	rec := mypt.MailRecord{Message: msg, At: m.o.Now(), Decision: mypt.MailDecision{Action: mypt.MailReview,
+		Reason: mypt.ReasonUnparseable + ": could not be handled: " + strings.ToValidUTF8(detail, "?")}}
+	outcome, err := m.o.Store.CommitMail(ctx, rec)
+	if err != nil {
+		return 0, "", err
+	}
+	if outcome == mypt.MailDuplicate {
+		disp, _, err := m.o.Store.MailProcessed(ctx, msg.Key)
+		return disp, outcome, err
+	}
+	return mypt.MailToReview, mypt.MailReviewed, nil
 }
 
 // logKey keeps a Message-ID's shape in logs without the sender's domain (personal data).

@@ -450,3 +450,25 @@ func TestMailboxKilledMidMessage(t *testing.T) {
 		})
 	}
 }
+
+// poisonStore fails every normal commit, as if this one message broke a constraint.
+type poisonStore struct{ *sqlite.Store }
+
+func (p poisonStore) CommitMail(ctx context.Context, rec mypt.MailRecord) (mypt.MailOutcome, error) {
+	if !strings.Contains(rec.Decision.Reason, "could not be handled") {
+		return mypt.MailError, errors.New("constraint failed")
+	}
+	return p.Store.CommitMail(ctx, rec)
+}
+
+// A message that keeps failing goes to review after a few tries instead of blocking the mailbox.
+func TestMailboxPoisonMessageGoesToReview(t *testing.T) {
+	t.Parallel()
+	e := newMailEnv(t)
+	e.start(poisonStore{e.store})
+	e.srv.Append(mailUser, "INBOX", seedMail(t, "valid_unlock.eml"))
+	e.waitMoved("<valid-unlock-1@example.org>", "Needs review")
+	if e.metric(mypt.MailError) < 2 || e.metric(mypt.MailReviewed) != 1 {
+		t.Fatalf("metrics error=%d review=%d", e.metric(mypt.MailError), e.metric(mypt.MailReviewed))
+	}
+}
