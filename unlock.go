@@ -25,6 +25,9 @@ type AuthVerdict struct {
 // passes when dmarc=pass (and its header.from, if given, is fromDomain), or, when allowSPFDKIM,
 // when SPF and DKIM both pass with domains aligned (equal, or one a subdomain of the other) with
 // fromDomain. An empty authservID trusts nothing.
+//
+// Exchange Online writes its header without an authserv-id; authservID AuthServIDNone trusts the
+// topmost header only, and only when it has no id (a header the sender wrote is always below it).
 func CheckAuthResults(headers []string, authservID, fromDomain string, allowSPFDKIM bool) AuthVerdict {
 	v := AuthVerdict{Reason: "no Authentication-Results header from " + authservID}
 	if authservID == "" {
@@ -32,10 +35,19 @@ func CheckAuthResults(headers []string, authservID, fromDomain string, allowSPFD
 		return v
 	}
 	fromDomain = strings.ToLower(strings.TrimSuffix(fromDomain, "."))
-	for _, h := range headers {
-		id, results, ok := parseAuthResults(h)
-		if !ok || !strings.EqualFold(id, authservID) {
-			continue
+	for i, h := range headers {
+		var results []authResult
+		if authservID == AuthServIDNone {
+			var ok bool
+			if results, ok = parseAuthResultsNoID(h); i > 0 || !ok {
+				break
+			}
+		} else {
+			id, r, ok := parseAuthResults(h)
+			if !ok || !strings.EqualFold(id, authservID) {
+				continue
+			}
+			results = r
 		}
 		v.Found = true
 		spfAligned, dkimAligned := false, false
@@ -100,6 +112,20 @@ func aligned(d, from string) bool {
 		return false
 	}
 	return d == from || strings.HasSuffix(d, "."+from) || strings.HasSuffix(from, "."+d)
+}
+
+// AuthServIDNone configures CheckAuthResults for Exchange Online, whose Authentication-Results
+// header has no authserv-id.
+const AuthServIDNone = "none"
+
+// parseAuthResultsNoID parses a header that starts directly with method=result.
+func parseAuthResultsNoID(h string) ([]authResult, bool) {
+	head := strings.Fields(stripComments(h))
+	if len(head) == 0 || !strings.Contains(head[0], "=") {
+		return nil, false
+	}
+	_, results, ok := parseAuthResults("- ; " + h)
+	return results, ok
 }
 
 type authResult struct {

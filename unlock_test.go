@@ -39,6 +39,13 @@ func TestCheckAuthResults(t *testing.T) {
 			}
 		})
 	}
+	ms := "spf=pass (sender IP is 192.0.2.1) smtp.mailfrom=example.org; dkim=pass (signature was verified) header.d=example.org;dmarc=pass action=none header.from=example.org;compauth=pass reason=100"
+	if v := CheckAuthResults([]string{ms, "x; dmarc=fail"}, AuthServIDNone, "example.org", false); !v.Pass {
+		t.Errorf("Exchange Online header with authserv_id none: %+v", v)
+	}
+	if v := CheckAuthResults([]string{"mx.evil; dmarc=fail", ms}, AuthServIDNone, "example.org", false); v.Pass {
+		t.Error("authserv_id none trusted a header below the topmost")
+	}
 	if v := CheckAuthResults([]string{"x; dmarc=pass"}, "", "example.org", false); v.Pass {
 		t.Error("empty authserv-id must trust nothing")
 	}

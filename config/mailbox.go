@@ -50,6 +50,8 @@ type MailboxConfig struct {
 	StudentIDPattern string `yaml:"student_id_pattern"`
 	// AuthServID is the authserv-id the college's own receiving mail server writes in
 	// Authentication-Results (e.g. "mx.croydon.ac.uk"); only its verdict is trusted. Required.
+	// "none" is for Exchange Online, which writes no id: the topmost header is trusted only if
+	// it has none.
 	AuthServID string `yaml:"authserv_id"`
 	// AllowSPFDKIM also accepts SPF and DKIM both passing aligned with From when DMARC did not
 	// pass (for sender domains that publish no DMARC policy). Default false: dmarc=pass only.
