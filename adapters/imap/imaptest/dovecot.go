@@ -358,6 +358,15 @@ func selfSigned(t testing.TB) (certPEM, keyPEM []byte, pool *x509.CertPool) {
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), pool
 }
 
+// CertPEM is the server's self-signed certificate (as a CA file for the client).
+func (s *Server) CertPEM() []byte {
+	b, err := os.ReadFile(filepath.Join(s.Dir, "cert.pem"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return b
+}
+
 // TLSConfig trusts this server's certificate.
 func (s *Server) TLSConfig() *tls.Config {
 	return &tls.Config{RootCAs: s.RootCAs, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
