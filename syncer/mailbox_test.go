@@ -297,7 +297,14 @@ func TestMailboxReviewCases(t *testing.T) {
 		t.Errorf("unlock emails = %d", n)
 	}
 
-	// IM-1 and DM-1: charsets and broken MIME that can still be read do unlock.
+	// IM-1 and DM-1: charsets and broken MIME that can still be read do unlock; so does an
+	// Outlook reply whose new text holds the right ID while its quoted part holds another.
+	e.account("sam.parent@example.org", true, "12345678")
+	e.srv.Append(mailUser, "INBOX", seedMail(t, "outlook_reply_with_id.eml"))
+	e.waitMoved("<outlook-reply-id@example.org>", "Processed")
+	if e.locked("sam.parent@example.org") {
+		t.Fatal("Outlook reply with the ID in its new text did not unlock")
+	}
 	e.srv.Append(mailUser, "INBOX", seedMail(t, "im1_charsets.eml"))
 	e.srv.Append(mailUser, "INBOX", seedMail(t, "dm1_dup_boundary.eml"))
 	e.waitMoved("<im1@example.org>", "Processed")

@@ -437,3 +437,28 @@ func (s *Store) MailboxState(ctx context.Context) (MailboxState, error) {
 	}
 	return st, nil
 }
+
+// PurgeMailbox deletes mailbox records older than before: processed marks (with their review
+// items, open or not), and rate-limit rows. Review items hold personal data (addresses, phone
+// numbers, the message text), so they are not kept for ever; processed marks must outlive any
+// re-delivery of the same message, so keep at least 30 days. It returns the rows deleted.
+func (s *Store) PurgeMailbox(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.WithTx(ctx, func(tx *sql.Tx) error {
+		b := FormatTime(before)
+		for _, q := range []string{
+			`DELETE FROM mailbox_review_item WHERE received_at < ?`,
+			`DELETE FROM mailbox_processed WHERE processed_at < ?`,
+			`DELETE FROM mailbox_action WHERE at < ?`,
+		} {
+			res, err := tx.ExecContext(ctx, q, b)
+			if err != nil {
+				return fmt.Errorf("sqlite: purge mailbox: %w", err)
+			}
+			k, _ := res.RowsAffected()
+			n += k
+		}
+		return nil
+	})
+	return n, err
+}

@@ -164,6 +164,14 @@ func TestMailboxReviewAckOncePerDay(t *testing.T) {
 	if err != nil || st.OpenReviews != 2 || st.ProcessedTotal != 3 {
 		t.Fatalf("state = %+v, %v", st, err)
 	}
+	// Purge what is older than a day: the first two messages, their items and the first ack.
+	n, err := s.PurgeMailbox(ctx, clock().Add(-time.Hour))
+	if err != nil || n != 5 {
+		t.Fatalf("PurgeMailbox = %d, %v; want 5 rows", n, err)
+	}
+	if st, _ := s.MailboxState(ctx); st.ProcessedTotal != 1 {
+		t.Fatalf("after purge: %+v", st)
+	}
 }
 
 func TestMailboxCheckpointUIDValidityReset(t *testing.T) {
