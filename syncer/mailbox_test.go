@@ -59,7 +59,7 @@ func newMailEnv(t *testing.T) *mailEnv {
 	return e
 }
 
-func testLogger() *slog.Logger {
+func mailboxLogger() *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
@@ -72,14 +72,14 @@ func (e *mailEnv) start(store syncer.MailboxStore) {
 	e.t.Helper()
 	w, err := imap.New(imap.Options{Addr: e.srv.Addr, Security: imap.SecurityPlain, Username: mailUser,
 		Password: imaptest.Password, BackoffMin: 50 * time.Millisecond, BackoffMax: 500 * time.Millisecond,
-		CommandTimeout: 5 * time.Second, Logger: testLogger()})
+		CommandTimeout: 5 * time.Second, Logger: mailboxLogger()})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.reg = prometheus.NewRegistry()
 	mb, err := syncer.NewMailbox(syncer.MailboxOptions{Scanner: w, Store: store,
 		StudentID: regexp.MustCompile(`[0-9]{8}`), AuthServID: authservID,
-		ResetURL: "https://parentportal.example/forgot-password", Logger: testLogger(), Registerer: e.reg})
+		ResetURL: "https://parentportal.example/forgot-password", Logger: mailboxLogger(), Registerer: e.reg})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func (e *mailEnv) metric(outcome mypt.MailOutcome) int {
 	return 0
 }
 
-func seedMail(t *testing.T, name string) []byte {
+func mailboxSeed(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "adapters", "imap", "testdata", "mail", name))
 	if err != nil {
@@ -215,7 +215,7 @@ func TestMailboxValidUnlockOnceAndRedelivery(t *testing.T) {
 	e := newMailEnv(t)
 	e.account("jane.parent@example.org", true, "12345678")
 	e.start(e.store)
-	e.srv.Append(mailUser, "INBOX", seedMail(t, "valid_unlock.eml"))
+	e.srv.Append(mailUser, "INBOX", mailboxSeed(t, "valid_unlock.eml"))
 	e.waitMoved("<valid-unlock-1@example.org>", "Processed")
 	if e.locked("jane.parent@example.org") {
 		t.Fatal("account still locked")
@@ -233,7 +233,7 @@ func TestMailboxValidUnlockOnceAndRedelivery(t *testing.T) {
 		sqlite.FormatTime(time.Now()), "jane.parent@example.org"); err != nil {
 		t.Fatal(err)
 	}
-	e.srv.Append(mailUser, "INBOX", seedMail(t, "valid_unlock.eml"))
+	e.srv.Append(mailUser, "INBOX", mailboxSeed(t, "valid_unlock.eml"))
 	deadline := time.Now().Add(30 * time.Second)
 	for len(e.srv.MessageIDs(mailUser, "Processed")) < 2 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
@@ -269,7 +269,7 @@ func TestMailboxReviewCases(t *testing.T) {
 		{"broken_multipart.eml", "<broken-multipart@example.org>", mypt.ReasonUnparseable},
 	}
 	for _, c := range cases {
-		e.srv.Append(mailUser, "INBOX", seedMail(t, c.file))
+		e.srv.Append(mailUser, "INBOX", mailboxSeed(t, c.file))
 	}
 	for _, c := range cases {
 		e.waitMoved(c.messageID, "Needs review")
@@ -300,13 +300,13 @@ func TestMailboxReviewCases(t *testing.T) {
 	// IM-1 and DM-1: charsets and broken MIME that can still be read do unlock; so does an
 	// Outlook reply whose new text holds the right ID while its quoted part holds another.
 	e.account("sam.parent@example.org", true, "12345678")
-	e.srv.Append(mailUser, "INBOX", seedMail(t, "outlook_reply_with_id.eml"))
+	e.srv.Append(mailUser, "INBOX", mailboxSeed(t, "outlook_reply_with_id.eml"))
 	e.waitMoved("<outlook-reply-id@example.org>", "Processed")
 	if e.locked("sam.parent@example.org") {
 		t.Fatal("Outlook reply with the ID in its new text did not unlock")
 	}
-	e.srv.Append(mailUser, "INBOX", seedMail(t, "im1_charsets.eml"))
-	e.srv.Append(mailUser, "INBOX", seedMail(t, "dm1_dup_boundary.eml"))
+	e.srv.Append(mailUser, "INBOX", mailboxSeed(t, "im1_charsets.eml"))
+	e.srv.Append(mailUser, "INBOX", mailboxSeed(t, "dm1_dup_boundary.eml"))
 	e.waitMoved("<im1@example.org>", "Processed")
 	e.waitMoved("<dm1-dup@example.org>", "Processed")
 	if e.locked("p@example.org") || e.locked("viktoria@example.org") {
@@ -321,11 +321,11 @@ func TestMailboxServerRestart(t *testing.T) {
 	e.account("jane.parent@example.org", true, "12345678")
 	e.start(e.store)
 	deadline := time.Now().Add(30 * time.Second)
-	for testutil.ToFloat64(connectedGauge(t, e.reg)) != 1 && time.Now().Before(deadline) {
+	for testutil.ToFloat64(mailboxConnectedGauge(t, e.reg)) != 1 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	e.srv.Stop()
-	e.srv.Deliver(mailUser, seedMail(t, "valid_unlock.eml"))
+	e.srv.Deliver(mailUser, mailboxSeed(t, "valid_unlock.eml"))
 	e.srv.Start()
 	e.waitMoved("<valid-unlock-1@example.org>", "Processed")
 	if e.locked("jane.parent@example.org") {
@@ -333,18 +333,18 @@ func TestMailboxServerRestart(t *testing.T) {
 	}
 }
 
-func connectedGauge(t *testing.T, reg *prometheus.Registry) prometheus.Collector {
-	return gathererCollector{reg, "mypt_mailbox_connected"}
+func mailboxConnectedGauge(t *testing.T, reg *prometheus.Registry) prometheus.Collector {
+	return mailboxGauge{reg, "mypt_mailbox_connected"}
 }
 
-// gathererCollector exposes one gathered metric family as a collector for testutil.
-type gathererCollector struct {
+// mailboxGauge exposes one gathered metric family as a collector for testutil.
+type mailboxGauge struct {
 	reg  *prometheus.Registry
 	name string
 }
 
-func (g gathererCollector) Describe(ch chan<- *prometheus.Desc) {}
-func (g gathererCollector) Collect(ch chan<- prometheus.Metric) {
+func (g mailboxGauge) Describe(ch chan<- *prometheus.Desc) {}
+func (g mailboxGauge) Collect(ch chan<- prometheus.Metric) {
 	mfs, _ := g.reg.Gather()
 	for _, mf := range mfs {
 		if mf.GetName() == g.name && len(mf.GetMetric()) > 0 {
@@ -361,7 +361,7 @@ func TestMailboxUIDValidityChange(t *testing.T) {
 	e := newMailEnv(t)
 	e.account("jane.parent@example.org", true, "12345678")
 	e.start(e.store)
-	e.srv.Append(mailUser, "INBOX", seedMail(t, "valid_unlock.eml"))
+	e.srv.Append(mailUser, "INBOX", mailboxSeed(t, "valid_unlock.eml"))
 	e.waitMoved("<valid-unlock-1@example.org>", "Processed")
 	e.stop()
 
@@ -373,8 +373,8 @@ func TestMailboxUIDValidityChange(t *testing.T) {
 	if err := e.store.SetMailCheckpoint(context.Background(), "INBOX", mypt.MailCheckpoint{UIDValidity: 100, LastUID: 57}); err != nil {
 		t.Fatal(err)
 	}
-	e.srv.Append(mailUser, "INBOX", seedMail(t, "valid_unlock.eml"))
-	e.srv.Append(mailUser, "INBOX", seedMail(t, "im1_charsets.eml"))
+	e.srv.Append(mailUser, "INBOX", mailboxSeed(t, "valid_unlock.eml"))
+	e.srv.Append(mailUser, "INBOX", mailboxSeed(t, "im1_charsets.eml"))
 	e.srv.SetUIDValidity(mailUser, "INBOX", 200)
 	e.account("p@example.org", true, "12345678")
 	e.start(e.store)
@@ -403,10 +403,10 @@ type crashingStore struct {
 	once        sync.Once
 }
 
-var errKilled = errors.New("killed")
+var errMailboxKilled = errors.New("killed")
 
 func (c *crashingStore) CommitMail(ctx context.Context, rec mypt.MailRecord) (mypt.MailOutcome, error) {
-	var err error = errKilled
+	var err error = errMailboxKilled
 	crash := false
 	c.once.Do(func() { crash = true })
 	if !crash {
@@ -414,7 +414,7 @@ func (c *crashingStore) CommitMail(ctx context.Context, rec mypt.MailRecord) (my
 	}
 	if c.afterCommit {
 		if _, err = c.Store.CommitMail(ctx, rec); err == nil {
-			err = errKilled
+			err = errMailboxKilled
 		}
 	}
 	close(c.crashed)
@@ -433,7 +433,7 @@ func TestMailboxKilledMidMessage(t *testing.T) {
 			e.account("jane.parent@example.org", true, "12345678")
 			cs := &crashingStore{Store: e.store, afterCommit: after, crashed: make(chan struct{})}
 			e.start(cs)
-			e.srv.Append(mailUser, "INBOX", seedMail(t, "valid_unlock.eml"))
+			e.srv.Append(mailUser, "INBOX", mailboxSeed(t, "valid_unlock.eml"))
 			select {
 			case <-cs.crashed:
 			case <-time.After(30 * time.Second):
@@ -473,7 +473,7 @@ func TestMailboxPoisonMessageGoesToReview(t *testing.T) {
 	t.Parallel()
 	e := newMailEnv(t)
 	e.start(poisonStore{e.store})
-	e.srv.Append(mailUser, "INBOX", seedMail(t, "valid_unlock.eml"))
+	e.srv.Append(mailUser, "INBOX", mailboxSeed(t, "valid_unlock.eml"))
 	e.waitMoved("<valid-unlock-1@example.org>", "Needs review")
 	if e.metric(mypt.MailError) < 2 || e.metric(mypt.MailReviewed) != 1 {
 		t.Fatalf("metrics error=%d review=%d", e.metric(mypt.MailError), e.metric(mypt.MailReviewed))

@@ -78,7 +78,7 @@ func TestMailboxFromConfig(t *testing.T) {
 	cfg.Enabled, cfg.Addr, cfg.Username, cfg.Password = true, e.srv.TLSAddr, mailUser, config.Secret(imaptest.Password)
 	cfg.CAFile, cfg.AuthServID = ca, authservID
 	e.reg = prometheus.NewRegistry()
-	mb, err := newMailboxFromConfig(cfg, "https://parentportal.example/", e.store, testLogger(), e.reg)
+	mb, err := newMailboxFromConfig(cfg, "https://parentportal.example/", e.store, mailboxLogger(), e.reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestMailboxFromConfig(t *testing.T) {
 			t.Error("Run did not stop")
 		}
 	}()
-	e.srv.Append(mailUser, "INBOX", seedMail(t, "valid_unlock.eml"))
+	e.srv.Append(mailUser, "INBOX", mailboxSeed(t, "valid_unlock.eml"))
 	e.waitMoved("<valid-unlock-1@example.org>", "Processed")
 	if e.locked("jane.parent@example.org") {
 		t.Fatal("not unlocked")
