@@ -53,7 +53,7 @@ func addLockedAccount(t *testing.T, s *sqlite.Store, email string, locked bool, 
 	return id
 }
 
-func outboxCount(t *testing.T, s *sqlite.Store, to string) int {
+func mailboxOutboxCount(t *testing.T, s *sqlite.Store, to string) int {
 	t.Helper()
 	var n int
 	if err := s.ReadDB().QueryRow(`SELECT COUNT(*) FROM outbox WHERE recipient = ?`, to).Scan(&n); err != nil {
@@ -83,7 +83,7 @@ func TestMailboxCommitUnlockOnce(t *testing.T) {
 	if o, err := s.CommitMail(ctx, rec); err != nil || o != mypt.MailDuplicate {
 		t.Fatalf("second CommitMail = %v, %v", o, err)
 	}
-	if n := outboxCount(t, s, "jane@example.org"); n != 1 {
+	if n := mailboxOutboxCount(t, s, "jane@example.org"); n != 1 {
 		t.Fatalf("outbox has %d emails, want 1", n)
 	}
 	acct, _, _ = s.MailSender(ctx, "jane@example.org")
@@ -106,19 +106,19 @@ func TestMailboxCommitUnlockOfUnlockedAccountBecomesReview(t *testing.T) {
 	id := addLockedAccount(t, s, "jane@example.org", false, "12345678")
 	msg := mypt.MailMessage{Key: "mid:b@example.org", From: "jane@example.org", FromCount: 1}
 	o, err := s.CommitMail(ctx, mypt.MailRecord{Message: msg,
-		Account:  mypt.UnlockAccount{Found: true, ID: itoa(id), Locked: true},
+		Account:  mypt.UnlockAccount{Found: true, ID: mailboxItoa(id), Locked: true},
 		Decision: mypt.MailDecision{Action: mypt.MailUnlock},
 		Unlocked: mypt.UnlockedReply(msg.Key, msg.From, "x"), Ack: mypt.AcknowledgeReply(msg.Key, msg.From)})
 	if err != nil || o != mypt.MailReviewed {
 		t.Fatalf("CommitMail = %v, %v", o, err)
 	}
 	items, err := s.MailReviewItems(ctx, "open", 0)
-	if err != nil || len(items) != 1 || items[0].Reason != mypt.ReasonNotLocked || items[0].AccountID != itoa(id) {
+	if err != nil || len(items) != 1 || items[0].Reason != mypt.ReasonNotLocked || items[0].AccountID != mailboxItoa(id) {
 		t.Fatalf("review items = %+v, %v", items, err)
 	}
 }
 
-func itoa(i int64) string { return strconv.FormatInt(i, 10) }
+func mailboxItoa(i int64) string { return strconv.FormatInt(i, 10) }
 
 func TestMailboxReviewAckOncePerDay(t *testing.T) {
 	t.Parallel()
@@ -140,14 +140,14 @@ func TestMailboxReviewAckOncePerDay(t *testing.T) {
 	}
 	review("mid:1")
 	review("mid:2")
-	if n := outboxCount(t, s, "stranger@example.org"); n != 1 {
+	if n := mailboxOutboxCount(t, s, "stranger@example.org"); n != 1 {
 		t.Fatalf("acks = %d, want 1 within a day", n)
 	}
 	mu.Lock()
 	now = now.Add(25 * time.Hour)
 	mu.Unlock()
 	review("mid:3")
-	if n := outboxCount(t, s, "stranger@example.org"); n != 2 {
+	if n := mailboxOutboxCount(t, s, "stranger@example.org"); n != 2 {
 		t.Fatalf("acks = %d, want 2 after a day", n)
 	}
 	items, _ := s.MailReviewItems(ctx, "", 0)
