@@ -207,11 +207,46 @@ func TestWatcherServerRestartWhileIdle(t *testing.T) {
 func TestWatcherPollsWithoutIdle(t *testing.T) {
 	t.Parallel()
 	srv := imaptest.Start(t, imaptest.Options{NoIdle: true})
+	if c := srv.Dial(testUser); c != nil {
+		ok, _ := c.Support("IDLE")
+		c.Logout()
+		if ok {
+			t.Fatal("server still offers IDLE")
+		}
+	}
 	rec := &recorder{}
 	startWatcher(t, Options{Addr: srv.Addr, Security: SecurityPlain, Username: testUser, Password: imaptest.Password,
 		PollInterval: 100 * time.Millisecond}, rec)
 	srv.Append(testUser, "INBOX", testMail("polled", "poll-1"))
 	rec.waitFor(t, 1)
+}
+
+// Without MOVE, go-imap copies, flags \Deleted and expunges.
+func TestWatcherWithoutMove(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.Start(t, imaptest.Options{NoMove: true})
+	if c := srv.Dial(testUser); c != nil {
+		ok, _ := c.Support("MOVE")
+		c.Logout()
+		if ok {
+			t.Fatal("server still offers MOVE")
+		}
+	}
+	rec := &recorder{}
+	stop := startWatcher(t, Options{Addr: srv.Addr, Security: SecurityPlain, Username: testUser, Password: imaptest.Password}, rec)
+	srv.Append(testUser, "INBOX", testMail("no move", "nomove-1"))
+	rec.waitFor(t, 1)
+	deadline := time.Now().Add(30 * time.Second)
+	for len(srv.MessageIDs(testUser, "Processed")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	if ids := srv.MessageIDs(testUser, "Processed"); !slices.Equal(ids, []string{"<nomove-1@example.org>"}) {
+		t.Fatalf("Processed = %q", ids)
+	}
+	if ids := srv.MessageIDs(testUser, "INBOX"); len(ids) != 0 {
+		t.Fatalf("INBOX = %q, want it expunged", ids)
+	}
 }
 
 // IM-3: stored checkpoint {100, 57}; the server says 200: the checkpoint is discarded and the

@@ -53,6 +53,8 @@ type Server struct {
 type Options struct {
 	// NoIdle removes IDLE from the capabilities, to test the polling fall-back.
 	NoIdle bool
+	// NoMove removes MOVE from the capabilities, to test COPY + \Deleted + EXPUNGE.
+	NoMove bool
 	// OAuth2IntrospectionURL, when set, adds XOAUTH2 and OAUTHBEARER with an oauth2 passdb that
 	// checks tokens against this URL (POST, form field "token").
 	OAuth2IntrospectionURL string
@@ -125,8 +127,15 @@ func Start(t testing.TB, opts Options) *Server {
 		passdb = "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = " + filepath.Join(dir, "oauth2.conf") + "\n}\n" + passdb
 	}
 	capability := ""
-	if opts.NoIdle {
-		capability = "  imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE LITERAL+ UIDPLUS MOVE NAMESPACE UNSELECT CHILDREN SPECIAL-USE\n"
+	if opts.NoIdle || opts.NoMove {
+		caps := "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE LITERAL+ UIDPLUS NAMESPACE UNSELECT CHILDREN SPECIAL-USE"
+		if !opts.NoIdle {
+			caps += " IDLE"
+		}
+		if !opts.NoMove {
+			caps += " MOVE"
+		}
+		capability = "  imap_capability = " + caps + "\n"
 	}
 	writeConf := func() {
 		_, tlsPort, _ := net.SplitHostPort(s.TLSAddr)
