@@ -104,7 +104,7 @@ func TestWatcherXOAUTH2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := w.dial(context.Background())
+	c, err := w.dial(context.Background(), nil)
 	if err != nil {
 		t.Fatalf("dial with XOAUTH2: %v\n%s", err, srv.Log())
 	}
@@ -112,7 +112,7 @@ func TestWatcherXOAUTH2(t *testing.T) {
 
 	bad, _ := New(Options{Addr: srv.Addr, Security: SecurityPlain, Username: testUser, Auth: AuthXOAUTH2,
 		Tokens: staticToken("forged")})
-	if _, err := bad.dial(context.Background()); err == nil {
+	if _, err := bad.dial(context.Background(), nil); err == nil {
 		t.Fatal("a token the provider did not issue signed in")
 	}
 }

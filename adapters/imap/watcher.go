@@ -183,7 +183,7 @@ func (w *Watcher) tlsConfig() *tls.Config {
 }
 
 // dial connects and signs in.
-func (w *Watcher) dial(ctx context.Context) (*client.Client, error) {
+func (w *Watcher) dial(ctx context.Context, updates chan client.Update) (*client.Client, error) {
 	d := &net.Dialer{Timeout: w.o.CommandTimeout}
 	var c *client.Client
 	var err error
@@ -196,6 +196,7 @@ func (w *Watcher) dial(ctx context.Context) (*client.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("imap: connect to %s (%s): %w", w.o.Addr, w.o.Security, err)
 	}
+	c.Updates = updates // set at once: the reader goroutine is already running
 	c.ErrorLog = slogPrinter{w.o.Logger}
 	c.Timeout = w.o.CommandTimeout
 	if w.o.Security == SecurityStartTLS {
@@ -231,15 +232,14 @@ func (w *Watcher) dial(ctx context.Context) (*client.Client, error) {
 
 // session is one connection: select, scan, wait, scan … until the connection or ctx ends.
 func (w *Watcher) session(ctx context.Context, h mypt.MailHandler) error {
-	c, err := w.dial(ctx)
-	if err != nil {
-		return err
-	}
 	// The client blocks its reader when Updates is full, so it is always drained; a wake-up is
 	// all the loop needs from it.
 	updates := make(chan client.Update, 64)
 	wake := make(chan struct{}, 1)
-	c.Updates = updates
+	c, err := w.dial(ctx, updates)
+	if err != nil {
+		return err
+	}
 	drained := make(chan struct{})
 	go func() {
 		defer close(drained)

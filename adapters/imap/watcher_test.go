@@ -167,7 +167,7 @@ func TestWatcherWrongPasswordRetries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = w.dial(context.Background())
+	_, err = w.dial(context.Background(), nil)
 	if err == nil || !strings.Contains(err.Error(), "sign in") || strings.Contains(err.Error(), "wrong") {
 		t.Fatalf("dial error = %v (must name the step and never the password)", err)
 	}
@@ -181,7 +181,7 @@ func TestWatcherStartTLSRefusesWithoutTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Self-signed certificate not trusted: STARTTLS fails and nothing falls back to plain.
-	if _, err := w.dial(context.Background()); err == nil || !strings.Contains(err.Error(), "starttls") {
+	if _, err := w.dial(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "starttls") {
 		t.Fatalf("dial error = %v", err)
 	}
 }
