@@ -42,6 +42,9 @@ func TestParseMessage(t *testing.T) {
 		// IM-1: exact values.
 		{file: "im1_charsets.eml", from: "p@example.org", fromName: "Björn", subject: "Unlock my account – Seán",
 			key: "mid:im1@example.org", text: "Please unlock my account – Seán's ID is 12345678.", ids: []string{"12345678"}, authPass: true},
+		// DM-3: names exactly as typed, RFC 2047 in headers.
+		{file: "dm3_names.eml", from: "siobhan@example.org", fromName: "Siobhán O’Neill-Smith", subject: "Locked out – D'Arcy & José",
+			text: "D'Arcy (12345678) and José (23456789)", ids: []string{"12345678", "23456789"}, phone: "01632 960 123", authPass: true},
 		{file: "unknown_charset.eml", from: "jane.parent@example.org", problem: true, authPass: true},
 		{file: "unknown_charset_subject.eml", from: "jane.parent@example.org", problem: true, authPass: true},
 		// DM-1: duplicated boundary parameter, soft line breaks, base64 HTML alternative.
@@ -89,6 +92,9 @@ func TestParseMessage(t *testing.T) {
 			}
 			if !reflect.DeepEqual(r.StudentIDs, tc.ids) {
 				t.Errorf("StudentIDs = %q, want %q", r.StudentIDs, tc.ids)
+			}
+			if tc.file == "dm3_names.eml" && r.Name != "Siobhán O’Neill-Smith" {
+				t.Errorf("Name = %q", r.Name)
 			}
 			if r.Phone != tc.phone {
 				t.Errorf("Phone = %q, want %q", r.Phone, tc.phone)
