@@ -92,7 +92,7 @@ func NewMailbox(o MailboxOptions) (*Mailbox, error) {
 		connected: f.NewGauge(prometheus.GaugeOpts{Name: "mypt_mailbox_connected",
 			Help: "1 while the mailbox watcher has the folder selected."}),
 		activity: f.NewGauge(prometheus.GaugeOpts{Name: "mypt_mailbox_last_activity_timestamp_seconds",
-			Help: "When the mailbox watcher last connected or handled a message (Unix seconds)."}),
+			Help: "When the mailbox watcher last connected, finished an IDLE or poll round, or handled a message (Unix seconds)."}),
 		messages: f.NewCounterVec(prometheus.CounterOpts{Name: "mypt_mailbox_messages_total",
 			Help: "Support mailbox messages by outcome."}, []string{"outcome"}),
 	}

@@ -330,6 +330,7 @@ func (w *Watcher) session(ctx context.Context, h mypt.MailHandler) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		h.MailboxConnected(true) // proof of life at least every ReIdle / PollInterval
 	}
 }
 
