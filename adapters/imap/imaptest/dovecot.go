@@ -1,4 +1,4 @@
-//go:build unix
+//go:build linux
 
 package imaptest
 
@@ -244,7 +244,8 @@ func (s *Server) start() error {
 	}
 	defer out.Close()
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group (Stop kills the group); and it dies with the test binary.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("imaptest: start dovecot: %w", err)
 	}
