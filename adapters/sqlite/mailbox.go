@@ -2,9 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -281,44 +279,22 @@ func (s *Store) reviewForMailTx(ctx context.Context, tx *sql.Tx, rec mypt.MailRe
 	if !last.IsZero() && at.Sub(last) < mypt.AcknowledgeInterval {
 		return nil
 	}
+	if err := s.enqueueMailboxReplyTx(ctx, tx, rec.Ack); errors.Is(err, mypt.ErrInvalid) {
+		return nil // an address the outbox cannot mail: the review item is enough
+	} else if err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO mailbox_action (kind, subject, at, message_key) VALUES ('ack', ?, ?, ?)`,
 		m.From, now, m.Key); err != nil {
 		return fmt.Errorf("sqlite: record acknowledgement: %w", err)
 	}
-	return s.enqueueMailboxReplyTx(ctx, tx, rec.Ack)
+	return nil
 }
 
-// enqueueMailboxReplyTx queues r in the outbox inside tx. It writes the outbox row the way the
-// mail area's EnqueueEmailTx does (event_key unique: a second enqueue is a no-op); once that is
-// merged this body can become a call to s.EnqueueEmailTx(ctx, tx, mypt.OutboxMessage{EventKey:
-// r.Key, ToEmail: r.To, Subject: r.Subject, Text: r.Text}).
+// enqueueMailboxReplyTx queues r in the outbox inside tx (one email per event key).
 func (s *Store) enqueueMailboxReplyTx(ctx context.Context, tx *sql.Tx, r mypt.MailReply) error {
-	if r.To == "" || r.Key == "" || r.Subject == "" {
-		return fmt.Errorf("sqlite: queue mailbox reply: %w: missing recipient, key or subject", mypt.ErrInvalid)
-	}
-	var tok [8]byte
-	if _, err := rand.Read(tok[:]); err != nil {
-		return fmt.Errorf("sqlite: queue mailbox reply: %w", err)
-	}
-	token := hex.EncodeToString(tok[:])
-	now := FormatTime(s.now())
-	var id int64
-	err := tx.QueryRowContext(ctx, `
-		INSERT INTO outbox (message_id, event_key, recipient, subject, text, created_at, next_attempt_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (event_key) DO NOTHING
-		RETURNING id`, "pending."+token, r.Key, r.To, r.Subject, r.Text, now, now).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil // already queued
-	}
-	if err != nil {
-		return fmt.Errorf("sqlite: queue mailbox reply: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE outbox SET message_id = ? WHERE id = ?`,
-		fmt.Sprintf("mypt.%d.%s", id, token), id); err != nil {
-		return fmt.Errorf("sqlite: queue mailbox reply: set message id: %w", err)
-	}
-	return nil
+	_, err := s.EnqueueEmailTx(ctx, tx, mypt.OutboxMessage{EventKey: r.Key, ToEmail: r.To, Subject: r.Subject, Text: r.Text})
+	return err
 }
 
 func orDash(s string) string {

@@ -189,3 +189,19 @@ func TestMailboxCheckpointUIDValidityReset(t *testing.T) {
 		t.Fatalf("checkpoint = %+v", cp)
 	}
 }
+
+func TestMailboxAckToUnmailableAddressKeepsReview(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openMailboxStore(t, nil)
+	msg := mypt.MailMessage{Key: "mid:odd", From: `"a b"@example.org`, FromCount: 1}
+	o, err := s.CommitMail(ctx, mypt.MailRecord{Message: msg,
+		Decision: mypt.MailDecision{Action: mypt.MailReview, Reason: mypt.ReasonNoAccount, Acknowledge: true},
+		Ack:      mypt.AcknowledgeReply(msg.Key, msg.From)})
+	if err != nil || o != mypt.MailReviewed {
+		t.Fatalf("CommitMail = %v, %v", o, err)
+	}
+	if items, _ := s.MailReviewItems(ctx, "open", 0); len(items) != 1 {
+		t.Fatalf("items = %+v", items)
+	}
+}
