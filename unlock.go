@@ -264,9 +264,13 @@ func fieldsOutsideQuotes(s string) []string {
 
 // UnlockAccount holds the facts about the sender's portal account that the decision needs.
 type UnlockAccount struct {
-	Found            bool
-	ID               string
-	Locked           bool
+	Found  bool
+	ID     string
+	Locked bool
+	// LockReason is why it is locked: only a lock from failed sign-ins ("failed_attempts") is
+	// lifted by email; a lock staff set (with their reason) never is.
+	LockReason       string
+	LockedAt         time.Time
 	LinkedStudentIDs []string
 	LastAutoUnlock   time.Time // zero if never unlocked by mail
 }
@@ -280,6 +284,10 @@ type UnlockFacts struct {
 	LastAck time.Time // last acknowledgement sent to this sender; zero if never
 	Now     time.Time
 }
+
+// LockReasonFailedAttempts is the lock reason the sign-in path writes when the attempts run out
+// (the only lock an email may lift).
+const LockReasonFailedAttempts = "failed_attempts"
 
 // MailAction is what a message leads to.
 type MailAction string
@@ -298,6 +306,7 @@ const (
 	ReasonNotAuthentic   = "sender not authenticated"
 	ReasonNoAccount      = "sender is not a portal account"
 	ReasonNotLocked      = "account is not locked"
+	ReasonLockedByStaff  = "account was locked by staff, not by failed sign-ins"
 	ReasonNoStudentID    = "no Student ID found"
 	ReasonIDNotLinked    = "Student ID not linked to the sender's account"
 	ReasonRecentUnlock   = "account was unlocked by email in the last 24 hours"
@@ -316,7 +325,7 @@ type MailDecision struct {
 }
 
 // DecideUnlock auto-unlocks only when every rule holds: the message was readable and not
-// automatic, From is one address that is a locked account, the college's mail server
+// automatic, From is one address that is an account locked by failed sign-ins, the college's mail server
 // authenticated the sender, at least one Student ID was found and every ID found is linked to
 // that account, and the account was not unlocked by email in the last 24 hours. Anything else is
 // a review item with the first rule that failed as its reason.
@@ -335,6 +344,8 @@ func DecideUnlock(f UnlockFacts) MailDecision {
 		d.Reason = ReasonNoAccount
 	case !f.Account.Locked:
 		d.Reason = ReasonNotLocked
+	case f.Account.LockReason != LockReasonFailedAttempts:
+		d.Reason = ReasonLockedByStaff
 	case len(f.Request.StudentIDs) == 0:
 		d.Reason = ReasonNoStudentID
 	case !allLinked(f.Request.StudentIDs, f.Account.LinkedStudentIDs):

@@ -59,7 +59,7 @@ func TestDecideUnlock(t *testing.T) {
 			Message: MailMessage{From: "p@example.org", FromCount: 1},
 			Request: UnlockRequest{StudentIDs: []string{"12345678"}},
 			Auth:    AuthVerdict{Pass: true},
-			Account: UnlockAccount{Found: true, ID: "a1", Locked: true, LinkedStudentIDs: []string{"12345678", "22223333"}},
+			Account: UnlockAccount{Found: true, ID: "a1", Locked: true, LockReason: LockReasonFailedAttempts, LinkedStudentIDs: []string{"12345678", "22223333"}},
 			Now:     now,
 		}
 	}
@@ -78,6 +78,7 @@ func TestDecideUnlock(t *testing.T) {
 		{"not authenticated", func(f *UnlockFacts) { f.Auth = AuthVerdict{Reason: "dmarc=fail"} }, MailReview, ReasonNotAuthentic + ": dmarc=fail", true},
 		{"no account", func(f *UnlockFacts) { f.Account = UnlockAccount{} }, MailReview, ReasonNoAccount, true},
 		{"not locked", func(f *UnlockFacts) { f.Account.Locked = false }, MailReview, ReasonNotLocked, true},
+		{"locked by staff", func(f *UnlockFacts) { f.Account.LockReason = "safeguarding" }, MailReview, ReasonLockedByStaff, true},
 		{"no id", func(f *UnlockFacts) { f.Request.StudentIDs = nil }, MailReview, ReasonNoStudentID, true},
 		{"id not linked", func(f *UnlockFacts) { f.Request.StudentIDs = []string{"99999999"} }, MailReview, ReasonIDNotLinked, true},
 		{"one of two ids not linked", func(f *UnlockFacts) { f.Request.StudentIDs = []string{"12345678", "99999999"} }, MailReview, ReasonIDNotLinked, true},

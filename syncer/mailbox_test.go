@@ -122,7 +122,7 @@ func (e *mailEnv) account(email string, locked bool, students ...string) int64 {
 			lockedAt = now
 		}
 		if err := tx.QueryRow(`INSERT INTO account (email, first_name, last_name, password_hash, failed_attempts,
-			locked_at, lock_reason, created_at, password_changed_at) VALUES (?, 'A', 'B', 'x', 3, ?, 'failed sign-ins', ?, ?)
+			locked_at, lock_reason, created_at, password_changed_at) VALUES (?, 'A', 'B', 'x', 3, ?, 'failed_attempts', ?, ?)
 			RETURNING account_id`, email, lockedAt, now, now).Scan(&id); err != nil {
 			return err
 		}
@@ -260,9 +260,18 @@ func TestMailboxReviewCases(t *testing.T) {
 	e.account("p@example.org", true, "12345678")
 	e.start(e.store)
 
+	// Locked by staff (not by failed sign-ins): an email never lifts it.
+	e.account("staff.locked@example.org", true, "12345678")
+	if _, err := e.store.WriteDB().Exec(`UPDATE account SET lock_reason = 'safeguarding' WHERE email = ?`,
+		"staff.locked@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Append(mailUser, "INBOX", []byte("Authentication-Results: "+authservID+"; dmarc=pass header.from=example.org\r\n"+
+		"From: <staff.locked@example.org>\r\nSubject: unlock 12345678\r\nMessage-ID: <staff-locked@example.org>\r\n\r\nPlease unlock 12345678\r\n"))
 	cases := []struct {
 		file, messageID, reason string
 	}{
+		{"", "<staff-locked@example.org>", mypt.ReasonLockedByStaff},
 		{"forged.eml", "<forged@evil.example>", mypt.ReasonNotAuthentic},
 		{"forged_inner_header.eml", "<forged-inner@evil.example>", mypt.ReasonNotAuthentic},
 		{"valid_unlock.eml", "<valid-unlock-1@example.org>", mypt.ReasonIDNotLinked},
@@ -271,12 +280,14 @@ func TestMailboxReviewCases(t *testing.T) {
 		{"broken_multipart.eml", "<broken-multipart@example.org>", mypt.ReasonUnparseable},
 	}
 	for _, c := range cases {
-		e.srv.Append(mailUser, "INBOX", mailboxSeed(t, c.file))
+		if c.file != "" {
+			e.srv.Append(mailUser, "INBOX", mailboxSeed(t, c.file))
+		}
 	}
 	for _, c := range cases {
 		e.waitMoved(c.messageID, "Needs review")
 	}
-	if !e.locked("jane.parent@example.org") {
+	if !e.locked("jane.parent@example.org") || !e.locked("staff.locked@example.org") {
 		t.Fatal("an account was unlocked by a message that must go to review")
 	}
 	items, err := e.store.MailReviewItems(context.Background(), "open", 0)

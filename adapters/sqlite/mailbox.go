@@ -81,16 +81,21 @@ func (s *Store) MailSender(ctx context.Context, email string) (mypt.UnlockAccoun
 		return a, time.Time{}, err
 	}
 	var id int64
-	var locked bool
+	var lockedAt sql.NullString
 	err = s.read.QueryRowContext(ctx,
-		`SELECT account_id, locked_at IS NOT NULL FROM account WHERE email = ?`, email).Scan(&id, &locked)
+		`SELECT account_id, locked_at, lock_reason FROM account WHERE email = ?`, email).Scan(&id, &lockedAt, &a.LockReason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, lastAck, nil
 	}
 	if err != nil {
 		return a, lastAck, fmt.Errorf("sqlite: find account for mailbox sender: %w", err)
 	}
-	a.Found, a.ID, a.Locked = true, strconv.FormatInt(id, 10), locked
+	a.Found, a.ID, a.Locked = true, strconv.FormatInt(id, 10), lockedAt.Valid
+	if lockedAt.Valid {
+		if a.LockedAt, err = ParseTime(lockedAt.String); err != nil {
+			return a, lastAck, err
+		}
+	}
 	rows, err := s.read.QueryContext(ctx,
 		`SELECT student_id FROM account_student WHERE account_id = ? AND status = 'approved' ORDER BY student_id`, id)
 	if err != nil {
@@ -181,7 +186,7 @@ func (s *Store) CommitMail(ctx context.Context, rec mypt.MailRecord) (mypt.MailO
 				}
 				return nil
 			}
-			// Someone (staff, a reset) unlocked it since the facts were read.
+			// Someone (staff, a reset) unlocked or re-locked it since the facts were read.
 			d = mypt.MailDecision{Action: mypt.MailReview, Reason: mypt.ReasonNotLocked, Acknowledge: true}
 		}
 		outcome = mypt.MailReviewed
@@ -217,14 +222,19 @@ func (s *Store) unlockForMailTx(ctx context.Context, tx *sql.Tx, rec mypt.MailRe
 	if err != nil {
 		return false, fmt.Errorf("sqlite: unlock by mail: %w: account id %q", mypt.ErrInvalid, rec.Account.ID)
 	}
-	res, err := tx.ExecContext(ctx, `
-		UPDATE account SET locked_at = NULL, lock_reason = '', failed_attempts = 0
-		WHERE account_id = ? AND locked_at IS NOT NULL`, id)
+	// Still locked, and by failed sign-ins (a staff lock is never lifted by email)?
+	var lockedAt string
+	err = tx.QueryRowContext(ctx, `SELECT locked_at FROM account
+		WHERE account_id = ? AND locked_at IS NOT NULL AND lock_reason = ?`, id, mypt.LockReasonFailedAttempts).Scan(&lockedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("sqlite: unlock account %d by mail: %w", id, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return false, nil
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE account SET locked_at = NULL, lock_reason = '', failed_attempts = 0 WHERE account_id = ?`, id); err != nil {
+		return false, fmt.Errorf("sqlite: unlock account %d by mail: %w", id, err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO mailbox_action (kind, subject, at, message_key) VALUES ('unlock', ?, ?, ?)`,
 		rec.Account.ID, now, rec.Message.Key); err != nil {
@@ -235,7 +245,10 @@ func (s *Store) unlockForMailTx(ctx context.Context, tx *sql.Tx, rec mypt.MailRe
 		now, strings.Join(rec.Request.StudentIDs, ","), "account "+rec.Account.ID+" unlocked by email "+rec.Message.Key); err != nil {
 		return false, fmt.Errorf("sqlite: audit unlock by mail: %w", err)
 	}
-	if err := s.enqueueMailboxReplyTx(ctx, tx, rec.Unlocked); err != nil {
+	// The same event key as a staff unlock of this lock: one "unlocked" email per lock.
+	reply := rec.Unlocked
+	reply.Key = fmt.Sprintf("unlocked:%d:%s", id, lockedAt)
+	if err := s.enqueueMailboxReplyTx(ctx, tx, reply); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -34,7 +34,7 @@ func addLockedAccount(t *testing.T, s *sqlite.Store, email string, locked bool, 
 			lockedAt = sqlite.FormatTime(time.Now())
 		}
 		err := tx.QueryRow(`INSERT INTO account (email, first_name, last_name, password_hash, failed_attempts, locked_at,
-			created_at, password_changed_at) VALUES (?, 'Jane', 'Parent', 'x', 3, ?, ?, ?) RETURNING account_id`,
+			lock_reason, created_at, password_changed_at) VALUES (?, 'Jane', 'Parent', 'x', 3, ?, 'failed_attempts', ?, ?) RETURNING account_id`,
 			email, lockedAt, sqlite.FormatTime(time.Now()), sqlite.FormatTime(time.Now())).Scan(&id)
 		if err != nil {
 			return err
