@@ -130,8 +130,21 @@ func StripQuoted(text string) string {
 			break
 		}
 	}
+	out := dropQuoteLines(lines[:cut])
+	if out == "" && cut < len(lines) && reOnStart.MatchString(strings.TrimSpace(lines[cut])) {
+		// Bottom-posting: "On … wrote:" and the ">" quote first, the reply below it.
+		rest := lines[cut+1:]
+		if len(rest) > 0 && reWroteEnd.MatchString(strings.TrimSpace(rest[0])) {
+			rest = rest[1:]
+		}
+		out = dropQuoteLines(rest)
+	}
+	return out
+}
+
+func dropQuoteLines(lines []string) string {
 	var b strings.Builder
-	for _, l := range lines[:cut] {
+	for _, l := range lines {
 		if strings.HasPrefix(strings.TrimLeft(l, " \t"), ">") {
 			continue
 		}

@@ -24,6 +24,8 @@ func TestStripQuoted(t *testing.T) {
 		{"german", "neu\nAm 01.12.2026 um 10:00 schrieb Support:\nalt", "neu"},
 		{"from line without sent is kept", "From: my phone\nplease unlock", "From: my phone\nplease unlock"},
 		{"nothing quoted", "just text", "just text"},
+		{"bottom posting", "On Mon, 1 Dec 2026, Support <s@c.ac.uk> wrote:\n> Send us the ID 99998888\n\nIt is 12345678", "It is 12345678"},
+		{"bottom posting wrapped", "On Mon, 1 Dec 2026, Support College\nwrote:\n> old\nmine", "mine"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
