@@ -85,6 +85,35 @@ func DefaultMailbox() MailboxConfig {
 	}
 }
 
+// WithDefaults returns c with every zero key set to its default (the config loader calls it
+// before reading the file).
+func (c MailboxConfig) WithDefaults() MailboxConfig {
+	d := DefaultMailbox()
+	set := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	setD := func(dst *time.Duration, v time.Duration) {
+		if *dst == 0 {
+			*dst = v
+		}
+	}
+	set(&c.Security, d.Security)
+	set(&c.Auth, d.Auth)
+	set(&c.Folder, d.Folder)
+	set(&c.ProcessedFolder, d.ProcessedFolder)
+	set(&c.ReviewFolder, d.ReviewFolder)
+	set(&c.StudentIDPattern, d.StudentIDPattern)
+	setD(&c.ReIdle, d.ReIdle)
+	setD(&c.PollInterval, d.PollInterval)
+	setD(&c.CommandTimeout, d.CommandTimeout)
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = d.MaxMessageBytes
+	}
+	return c
+}
+
 // Validate checks the section; a disabled mailbox is always valid. Errors name the setting.
 func (c MailboxConfig) Validate() error {
 	if !c.Enabled {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -28,6 +29,17 @@ func TestMailboxDefaultsValid(t *testing.T) {
 	c.StudentIDPattern = "[0-9]*"
 	if err := c.Validate(); err == nil {
 		t.Fatal("a pattern matching the empty string was accepted")
+	}
+}
+
+func TestMailboxWithDefaults(t *testing.T) {
+	t.Parallel()
+	if got, want := (MailboxConfig{}).WithDefaults(), DefaultMailbox(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("WithDefaults = %+v, want %+v", got, want)
+	}
+	c := MailboxConfig{Folder: "Unlocks", ReIdle: 5 * time.Minute}.WithDefaults()
+	if c.Folder != "Unlocks" || c.ReIdle != 5*time.Minute || c.ReviewFolder != "Needs review" {
+		t.Fatalf("WithDefaults overwrote a set key: %+v", c)
 	}
 }
 
