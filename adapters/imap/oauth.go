@@ -93,6 +93,9 @@ func (c *ClientCredentials) Token(ctx context.Context) (string, error) {
 	}
 	margin = min(margin, lifetime/10)
 	c.token, c.expiry = tok, now.Add(lifetime-margin)
+	if c.Logger != nil {
+		c.Logger.Debug("mailbox: oauth2 token fetched", "lifetime", lifetime.String(), "refresh_at", c.expiry.UTC().Format(time.RFC3339))
+	}
 	return tok, nil
 }
 
