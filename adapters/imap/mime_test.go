@@ -54,6 +54,7 @@ func TestParseMessage(t *testing.T) {
 		{file: "dm1_unquoted_name.eml", from: "viktoria@example.org", text: "Student ID 12345678. Thank you, Viktória", ids: []string{"12345678"}, authPass: true},
 		{file: "outlook_reply.eml", from: "jane.parent@example.org", text: "Yes please unlock it", ids: nil, authPass: true},
 		{file: "outlook_reply_with_id.eml", from: "sam.parent@example.org", text: "Student ID 12345678", ids: []string{"12345678"}, phone: "07700 900456", authPass: true},
+		{file: "outlook_html_reply.eml", from: "jane.parent@example.org", text: "Please unlock it, thanks", ids: nil, authPass: true},
 		{file: "html_only.eml", from: "jane.parent@example.org", fromName: "Jane Parent", text: "Please unlock, Student ID 12345678", ids: []string{"12345678"}, authPass: true},
 		{file: "forged.eml", from: "jane.parent@example.org", ids: []string{"12345678"}, authPass: false},
 		{file: "forged_inner_header.eml", from: "jane.parent@example.org", ids: []string{"12345678"}, authPass: false},
