@@ -400,3 +400,21 @@ func TestWatcherSilentServer(t *testing.T) {
 		t.Fatalf("subjects = %q", got)
 	}
 }
+
+// A message over the size limit is not downloaded: only its header, and it goes to review.
+func TestWatcherTooLargeMessage(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.Start(t, imaptest.Options{})
+	rec := &recorder{}
+	startWatcher(t, Options{Addr: srv.Addr, Security: SecurityPlain, Username: testUser, Password: imaptest.Password,
+		MaxMessageBytes: 1000}, rec)
+	big := append(testMail("big one", "big-1"), []byte(strings.Repeat("x", 5000)+"\r\n")...)
+	srv.Append(testUser, "INBOX", big)
+	rec.waitFor(t, 1)
+	rec.mu.Lock()
+	m := rec.msgs[0]
+	rec.mu.Unlock()
+	if m.Problem == "" || m.Text != "" || m.Subject != "big one" || m.From != "jane@example.org" || m.Size < 5000 {
+		t.Fatalf("got %+v", m)
+	}
+}
