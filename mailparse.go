@@ -283,16 +283,16 @@ func plausibleUKPhone(s string) bool {
 const nameWord = `(?:\p{Lu}[\p{L}\p{M}]*(?:['’\-][\p{L}\p{M}]+)*|\p{Lu}\.)`
 
 const (
-	title    = `(?:(?i:mrs|mr|ms|miss|dr)\.?\s+)?`
-	fullName = `(` + nameWord + `(?:[ \t]+` + nameWord + `){0,3})`
-	signOff  = `(?:many thanks|thanks|thank you|kind regards|best regards|warm regards|regards|best wishes|best|cheers|yours sincerely|yours faithfully|sincerely|thx)`
+	nameTitle    = `(?:(?i:mrs|mr|ms|miss|dr)\.?\s+)?`
+	nameFull = `(` + nameWord + `(?:[ \t]+` + nameWord + `){0,3})`
+	nameSignOff  = `(?:many thanks|thanks|thank you|kind regards|best regards|warm regards|regards|best wishes|best|cheers|yours sincerely|yours faithfully|sincerely|thx)`
 )
 
 var (
-	reNameIntro   = regexp.MustCompile(`(?i:my name is|name\s*:|i am|i'm|this is)\s+` + title + fullName)
-	reSignOff     = regexp.MustCompile(`(?i)^` + signOff + `[\s,.!]*$`)
-	reSignOffLine = regexp.MustCompile(`(?i:` + signOff + `)[,.!]*[ \t]+` + title + fullName + `(?:[\s,.]|$)`)
-	reNameLine    = regexp.MustCompile(`^` + title + fullName + `\s*$`)
+	reNameIntro   = regexp.MustCompile(`(?i:my name is|name\s*:|i am|i'm|this is)\s+` + nameTitle + nameFull)
+	reSignOff     = regexp.MustCompile(`(?i)^` + nameSignOff + `[\s,.!]*$`)
+	reSignOffLine = regexp.MustCompile(`(?i:` + nameSignOff + `)[,.!]*[ \t]+` + nameTitle + nameFull + `(?:[\s,.]|$)`)
+	reNameLine    = regexp.MustCompile(`^` + nameTitle + nameFull + `\s*$`)
 	reNotName     = regexp.MustCompile(`(?i)^(student|id|phone|tel|mobile|please|unlock|account|sent|from|hi|hello|dear|support|parent|portal|the|for|team)\b`)
 )
 
@@ -402,7 +402,7 @@ func HTMLToText(s string) string {
 			continue
 		}
 		switch name {
-		case "script", "style", "head", "title":
+		case "script", "style", "head", "nameTitle":
 			if !closing && !strings.HasSuffix(tag, "/") {
 				skip = name
 			}
