@@ -283,9 +283,9 @@ func plausibleUKPhone(s string) bool {
 const nameWord = `(?:\p{Lu}[\p{L}\p{M}]*(?:['’\-][\p{L}\p{M}]+)*|\p{Lu}\.)`
 
 const (
-	nameTitle    = `(?:(?i:mrs|mr|ms|miss|dr)\.?\s+)?`
-	nameFull = `(` + nameWord + `(?:[ \t]+` + nameWord + `){0,3})`
-	nameSignOff  = `(?:many thanks|thanks|thank you|kind regards|best regards|warm regards|regards|best wishes|best|cheers|yours sincerely|yours faithfully|sincerely|thx)`
+	nameTitle   = `(?:(?i:mrs|mr|ms|miss|dr)\.?\s+)?`
+	nameFull    = `(` + nameWord + `(?:[ \t]+` + nameWord + `){0,3})`
+	nameSignOff = `(?:many thanks|thanks|thank you|kind regards|best regards|warm regards|regards|best wishes|best|cheers|yours sincerely|yours faithfully|sincerely|thx)`
 )
 
 var (
@@ -402,7 +402,7 @@ func HTMLToText(s string) string {
 			continue
 		}
 		switch name {
-		case "script", "style", "head", "nameTitle":
+		case "script", "style", "head", "title":
 			if !closing && !strings.HasSuffix(tag, "/") {
 				skip = name
 			}
