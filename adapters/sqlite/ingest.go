@@ -284,6 +284,9 @@ type applier struct {
 	// known holds, per table, the rows the batch's keys have in the cache (nil: absent),
 	// prefetched and kept current as the batch writes.
 	known map[*table]map[string]*oldRow
+	// pending holds upserts not yet written, per table (their columns then row_hash, flat).
+	pending map[*table][]any
+	w       multiWriter
 }
 
 type tableStmts struct{ sel, ups, del *sql.Stmt }
@@ -308,6 +311,7 @@ func (a *applier) stmt(t *table) (*tableStmts, error) {
 }
 
 func (a *applier) close() {
+	a.w.close()
 	for _, st := range a.stmts {
 		st.sel.Close()
 		st.ups.Close()
@@ -337,6 +341,8 @@ func (s *Store) applyTx(ctx context.Context, tx *sql.Tx, b mypt.Batch, p *prepar
 		marks:    map[string]struct{}{},
 		entities: map[mypt.Entity]struct{}{},
 		known:    map[*table]map[string]*oldRow{},
+		pending:  map[*table][]any{},
+		w:        multiWriter{ctx: ctx, tx: tx},
 	}
 	defer a.close()
 	a.res.Rejected = p.rejected
@@ -380,6 +386,9 @@ func (s *Store) applyTx(ctx context.Context, tx *sql.Tx, b mypt.Batch, p *prepar
 			if err != nil {
 				return mypt.BatchResult{}, fmt.Errorf("sqlite: apply batch %q: %s %s %q: %w", b.ID, r.rec.Op, e, r.rec.Key, err)
 			}
+		}
+		if err := a.flush(tables[e]); err != nil {
+			return mypt.BatchResult{}, fmt.Errorf("sqlite: apply batch %q: write %s: %w", b.ID, e, err)
 		}
 		if dels, ok := snapshotDeletes[e]; ok {
 			a.entities[e] = struct{}{}
@@ -525,8 +534,11 @@ func (a *applier) upsert(r *preparedRecord) error {
 		a.res.Unchanged++
 		return nil
 	}
-	if _, err := st.ups.ExecContext(a.ctx, r.args...); err != nil {
-		return err
+	a.pending[r.t] = append(a.pending[r.t], r.args...)
+	if len(a.pending[r.t]) >= r.t.chunk*(len(r.t.cols)+1) {
+		if err := a.flush(r.t); err != nil {
+			return err
+		}
 	}
 	a.res.Upserted++
 	if old != nil {
@@ -541,8 +553,27 @@ func (a *applier) upsert(r *preparedRecord) error {
 	return a.learn(r)
 }
 
+// flush writes t's pending upserts.
+func (a *applier) flush(t *table) error {
+	args := a.pending[t]
+	if len(args) == 0 {
+		return nil
+	}
+	n := len(t.cols) + 1
+	if err := a.w.exec(t.insertHead, "("+inList(n)+")", t.upsertTail, n, t.chunk, args); err != nil {
+		return err
+	}
+	clear(args) // let the rows' values go
+	a.pending[t] = args[:0]
+	return nil
+}
+
 // delete removes one row if present.
 func (a *applier) delete(t *table, key string) error {
+	// Earlier upserts of this table are written first, so the delete sees them.
+	if err := a.flush(t); err != nil {
+		return err
+	}
 	st, err := a.stmt(t)
 	if err != nil {
 		return err
@@ -695,7 +726,7 @@ func (a *applier) finish(b mypt.Batch, p *preparedBatch) error {
 			return fmt.Errorf("students with changed mark types: %w", err)
 		}
 	}
-	if err := a.att.apply(ctx, tx); err != nil {
+	if err := a.att.apply(&a.w); err != nil {
 		return err
 	}
 	if len(a.att.recompute) > 0 {
@@ -720,7 +751,7 @@ func (a *applier) finish(b mypt.Batch, p *preparedBatch) error {
 		for _, id := range ids {
 			args = append(args, id, a.now)
 		}
-		if err := execRows(ctx, tx, studentVersionInsert, 2, studentVersionUpsert, args); err != nil {
+		if err := a.w.exec(studentVersionInsert, "(?, 1, ?)", studentVersionUpsert, 2, 100, args); err != nil {
 			return fmt.Errorf("student versions: %w", err)
 		}
 	}
@@ -777,36 +808,44 @@ const (
 	studentVersionSQL    = studentVersionInsert + ` VALUES (?, 1, ?) ` + studentVersionUpsert
 )
 
-// execRows runs head, then VALUES with one tuple per row of ncols arguments, then tail, many rows
-// per statement: one statement per row costs more in the driver than in SQLite. Tuples for
-// student_version take (id, changed_at) with the version 1 filled in.
-func execRows(ctx context.Context, tx *sql.Tx, head string, ncols int, tail string, args []any) error {
-	const chunk = 100
-	one := "(" + inList(ncols) + ")"
-	if head == studentVersionInsert {
-		one = "(?, 1, ?)"
+// multiWriter writes many rows per INSERT statement (head, VALUES with one tuple per row, then
+// tail): one statement per row costs more in the driver than in SQLite. It keeps the statements
+// it prepares for the transaction's life; close closes them.
+type multiWriter struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+func (m *multiWriter) close() {
+	for _, st := range m.stmts {
+		st.Close()
 	}
+}
+
+// exec writes the rows in args, ncols arguments each, up to chunk rows per statement. tuple is
+// one row's "(?, ?, …)".
+func (m *multiWriter) exec(head, tuple, tail string, ncols, chunk int, args []any) error {
 	n := len(args) / ncols
-	var full *sql.Stmt
-	defer func() {
-		if full != nil {
-			full.Close()
-		}
-	}()
 	for i := 0; i < n; i += chunk {
 		k := min(chunk, n-i)
-		q := head + " VALUES " + strings.Repeat(one+", ", k-1) + one + " " + tail
+		q := head + " VALUES " + strings.Repeat(tuple+", ", k-1) + tuple + " " + tail
 		part := args[i*ncols : (i+k)*ncols]
 		var err error
-		if k == chunk {
-			if full == nil {
-				if full, err = tx.PrepareContext(ctx, q); err != nil {
+		if k == chunk || k >= 8 {
+			st := m.stmts[q]
+			if st == nil {
+				if st, err = m.tx.PrepareContext(m.ctx, q); err != nil {
 					return err
 				}
+				if m.stmts == nil {
+					m.stmts = map[string]*sql.Stmt{}
+				}
+				m.stmts[q] = st
 			}
-			_, err = full.ExecContext(ctx, part...)
+			_, err = st.ExecContext(m.ctx, part...)
 		} else {
-			_, err = tx.ExecContext(ctx, q, part...)
+			_, err = m.tx.ExecContext(m.ctx, q, part...)
 		}
 		if err != nil {
 			return err

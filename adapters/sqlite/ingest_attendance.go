@@ -209,7 +209,8 @@ const (
 )
 
 // apply writes the accumulated changes, except for students that are recomputed instead.
-func (a *attendanceAcc) apply(ctx context.Context, tx *sql.Tx) error {
+func (a *attendanceAcc) apply(w *multiWriter) error {
+	ctx, tx := w.ctx, w.tx
 	var weekArgs, yearArgs []any
 	var weekPrune []weekKey
 	var yearPrune []yearKey
@@ -231,10 +232,11 @@ func (a *attendanceAcc) apply(ctx context.Context, tx *sql.Tx) error {
 			yearPrune = append(yearPrune, k)
 		}
 	}
-	if err := execRows(ctx, tx, weekInsert, 9, weekUpsert, weekArgs); err != nil {
+	const tuple = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	if err := w.exec(weekInsert, tuple, weekUpsert, 9, 100, weekArgs); err != nil {
 		return fmt.Errorf("attendance weeks: %w", err)
 	}
-	if err := execRows(ctx, tx, yearInsert, 9, yearUpsert, yearArgs); err != nil {
+	if err := w.exec(yearInsert, tuple, yearUpsert, 9, 100, yearArgs); err != nil {
 		return fmt.Errorf("attendance years: %w", err)
 	}
 	// A row whose every count fell to 0 has no session left: it goes.
