@@ -54,6 +54,13 @@ func Backup(ctx context.Context, db *sql.DB, dest string) error {
 	return backupSyncDir(filepath.Dir(dest))
 }
 
+// Backup writes a consistent copy of the cache to dest (see the Backup
+// function) over a connection of its own: the reader pool is query-only,
+// which VACUUM INTO refuses, and the writer must not be held up.
+func (s *Store) Backup(ctx context.Context, dest string) error {
+	return BackupFile(ctx, s.path, dest)
+}
+
 // BackupFile is Backup for a cache given by path, for `mypt backup` beside a
 // running daemon: it opens the cache read-only (no migration, no write) just
 // for the copy.
@@ -120,7 +127,9 @@ func Restore(ctx context.Context, src, dbPath string) error {
 }
 
 // ValidateCache reports whether the file at path is an intact mypt cache:
-// SQLite's integrity_check passes and the schema_migrations table exists. It
+// SQLite's integrity_check passes, the schema_migrations table records at
+// least one migration, and none newer than this binary knows (a cache from a
+// newer mypt wraps ErrSchemaTooNew: upgrade mypt first). It
 // opens the file read-only and immutable, so it changes nothing, and
 // returns an error naming what is wrong.
 func ValidateCache(ctx context.Context, path string) error {
@@ -150,6 +159,13 @@ func ValidateCache(ctx context.Context, path string) error {
 	}
 	if n == 0 {
 		return errors.New("not a mypt cache: no migration recorded")
+	}
+	var version int
+	if err := db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&version); err != nil {
+		return fmt.Errorf("not a mypt cache: read schema version: %w", err)
+	}
+	if latest := LatestSchema(); version > latest {
+		return fmt.Errorf("%w: it is at version %d, this binary knows up to %d; upgrade mypt first", ErrSchemaTooNew, version, latest)
 	}
 	return nil
 }

@@ -24,8 +24,8 @@ func newRawCache(t testing.TB, path string) *sql.DB {
 	db := openRawCache(t, path)
 	ctx := context.Background()
 	for _, q := range []string{
-		`CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`,
-		`INSERT INTO schema_migrations VALUES ('0001_init.sql', '2026-12-03T10:00:00Z')`,
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`,
+		`INSERT INTO schema_migrations VALUES (1, '0001_mis.sql', '2026-12-03T10:00:00Z')`,
 		`CREATE TABLE account (id INTEGER PRIMARY KEY, email TEXT NOT NULL, writer INTEGER NOT NULL)`,
 		`CREATE TABLE audit (id INTEGER PRIMARY KEY REFERENCES account(id), what TEXT NOT NULL)`,
 	} {
@@ -36,9 +36,9 @@ func newRawCache(t testing.TB, path string) *sql.DB {
 	return db
 }
 
-// dump returns every row of account and audit in id order, for comparing
+// dumpRawCache returns every row of account and audit in id order, for comparing
 // caches.
-func dump(t testing.TB, path string) []string {
+func dumpRawCache(t testing.TB, path string) []string {
 	t.Helper()
 	db, err := sql.Open("sqlite", backupDSN(path, "mode=ro"))
 	if err != nil {
@@ -155,7 +155,7 @@ func TestBackupWhileWritersRunThenRestoreIntoFreshDir(t *testing.T) {
 	}
 
 	// Each backup is a consistent prefix of the source's commits.
-	final := dump(t, src)
+	final := dumpRawCache(t, src)
 	if len(final) != writers*txPerWriter {
 		t.Fatalf("source has %d accounts, want %d", len(final), writers*txPerWriter)
 	}
@@ -165,7 +165,7 @@ func TestBackupWhileWritersRunThenRestoreIntoFreshDir(t *testing.T) {
 	}
 	prev := 0
 	for _, b := range backups {
-		rows := dump(t, b)
+		rows := dumpRawCache(t, b)
 		if len(rows) < prev {
 			t.Fatalf("%s has %d rows, fewer than the earlier backup's %d", b, len(rows), prev)
 		}
@@ -200,7 +200,7 @@ func TestBackupWhileWritersRunThenRestoreIntoFreshDir(t *testing.T) {
 	if _, err := restored.ExecContext(ctx, `DELETE FROM account WHERE id = 100000`); err != nil {
 		t.Fatal(err)
 	}
-	got, want := dump(t, fresh), dump(t, last)
+	got, want := dumpRawCache(t, fresh), dumpRawCache(t, last)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("restored cache differs from the backup: %d rows vs %d", len(got), len(want))
 	}
@@ -223,7 +223,7 @@ func TestBackupFileReadOnlyBesideAWriter(t *testing.T) {
 	if err := BackupFile(ctx, src, dest); err != nil {
 		t.Fatal(err)
 	}
-	if got := dump(t, dest); len(got) != 1 {
+	if got := dumpRawCache(t, dest); len(got) != 1 {
 		t.Fatalf("backup rows = %v", got)
 	}
 	if err := BackupFile(ctx, src, dest); !errors.Is(err, fs.ErrExist) {
@@ -273,7 +273,7 @@ func TestRestoreRefusesFilesThatAreNotAMyptCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	before := dump(t, live)
+	before := dumpRawCache(t, live)
 
 	junk := filepath.Join(dir, "junk.db")
 	os.WriteFile(junk, []byte("this is not a database at all, just some text\n"), 0o600)
@@ -285,8 +285,14 @@ func TestRestoreRefusesFilesThatAreNotAMyptCache(t *testing.T) {
 
 	empty := filepath.Join(dir, "empty-migrations.db")
 	edb := openRawCache(t, empty)
-	edb.Exec(`CREATE TABLE schema_migrations (version TEXT PRIMARY KEY)`)
+	edb.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)`)
 	edb.Close()
+
+	newer := filepath.Join(dir, "newer.db")
+	ndb := openRawCache(t, newer)
+	ndb.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)`)
+	ndb.Exec(`INSERT INTO schema_migrations VALUES (1), (9999)`)
+	ndb.Close()
 
 	good := filepath.Join(dir, "good.db")
 	if err := BackupFile(ctx, live, good); err != nil {
@@ -310,6 +316,7 @@ func TestRestoreRefusesFilesThatAreNotAMyptCache(t *testing.T) {
 		{"sqlite but not mypt", other, "no schema_migrations table"},
 		{"no migration recorded", empty, "no migration recorded"},
 		{"corrupt pages", corrupt, "integrity check"},
+		{"from a newer mypt", newer, "version 9999"},
 		{"a directory", dir, "not a regular file"},
 	}
 	for _, c := range cases {
@@ -319,7 +326,7 @@ func TestRestoreRefusesFilesThatAreNotAMyptCache(t *testing.T) {
 			t.Errorf("%s: restore error %v, want one containing %q", c.name, err, c.want)
 		}
 	}
-	if after := dump(t, live); strings.Join(after, ",") != strings.Join(before, ",") {
+	if after := dumpRawCache(t, live); strings.Join(after, ",") != strings.Join(before, ",") {
 		t.Fatalf("refused restores changed the live cache: %v -> %v", before, after)
 	}
 	if _, err := os.Stat(live + PreviousSuffix); err == nil {
@@ -361,10 +368,10 @@ func TestRestoreKeepsThePreviousCacheWithItsWAL(t *testing.T) {
 	if _, err := os.Stat(live + "-wal"); err == nil {
 		t.Fatal("the old cache's WAL is still beside the restored cache")
 	}
-	if got := dump(t, live); len(got) != 1 || !strings.Contains(got[0], "from-backup") {
+	if got := dumpRawCache(t, live); len(got) != 1 || !strings.Contains(got[0], "from-backup") {
 		t.Fatalf("restored cache = %v", got)
 	}
-	if got := dump(t, live+PreviousSuffix); len(got) != 1 || !strings.Contains(got[0], "only-in-wal") {
+	if got := dumpRawCache(t, live+PreviousSuffix); len(got) != 1 || !strings.Contains(got[0], "only-in-wal") {
 		t.Fatalf("previous cache kept with its WAL = %v", got)
 	}
 }
