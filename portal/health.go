@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -141,25 +142,9 @@ func MaxAgeCheck(name string, maxAge time.Duration, now func() time.Time, last f
 // time; a metric with no series at all is an error.
 func OldestGaugeTimestamp(g prometheus.Gatherer, metric string) func(ctx context.Context) (time.Time, error) {
 	return func(ctx context.Context) (time.Time, error) {
-		families, err := g.Gather()
-		if err != nil && len(families) == 0 {
-			return time.Time{}, fmt.Errorf("gather %s: %w", metric, err)
-		}
-		oldest, found := math.Inf(1), false
-		for _, mf := range families {
-			if mf.GetName() != metric {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				if m.GetGauge() == nil {
-					continue
-				}
-				found = true
-				oldest = math.Min(oldest, m.GetGauge().GetValue())
-			}
-		}
-		if !found {
-			return time.Time{}, fmt.Errorf("no %s series: is the component enabled?", metric)
+		oldest, err := MinGaugeValue(g, metric)
+		if err != nil {
+			return time.Time{}, err
 		}
 		if oldest <= 0 {
 			return time.Time{}, nil
@@ -167,6 +152,48 @@ func OldestGaugeTimestamp(g prometheus.Gatherer, metric string) func(ctx context
 		sec, frac := math.Modf(oldest)
 		return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
 	}
+}
+
+// GaugeCheck is a ReadinessCheck that fails unless every series of the
+// gauge metric in g is at least min, e.g. mypt_mailbox_connected >= 1. A
+// metric with no series fails too (the component is not running).
+func GaugeCheck(name string, g prometheus.Gatherer, metric string, min float64, failure string) ReadinessCheck {
+	return ReadinessCheck{Name: name, Check: func(ctx context.Context) error {
+		v, err := MinGaugeValue(g, metric)
+		if err != nil {
+			return err
+		}
+		if v < min {
+			return errors.New(failure)
+		}
+		return nil
+	}}
+}
+
+// MinGaugeValue gathers g and returns the smallest value among the series of
+// the gauge metric. It is an error when the metric has no series.
+func MinGaugeValue(g prometheus.Gatherer, metric string) (float64, error) {
+	families, err := g.Gather()
+	if err != nil && len(families) == 0 {
+		return 0, fmt.Errorf("gather %s: %w", metric, err)
+	}
+	lowest, found := math.Inf(1), false
+	for _, mf := range families {
+		if mf.GetName() != metric {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetGauge() == nil {
+				continue
+			}
+			found = true
+			lowest = math.Min(lowest, m.GetGauge().GetValue())
+		}
+	}
+	if !found {
+		return 0, fmt.Errorf("no %s series: is the component enabled?", metric)
+	}
+	return lowest, nil
 }
 
 // writeHealthJSON renders v into a buffer first so an encoding error cannot leave a

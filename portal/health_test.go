@@ -176,3 +176,21 @@ func TestReadyzFollowsSyncAge(t *testing.T) {
 		t.Fatalf("recovered: %d %+v", code, resp)
 	}
 }
+
+func TestGaugeCheck(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	chk := GaugeCheck("mailbox", reg, "mypt_mailbox_connected", 1, "not connected to the support mailbox")
+	if err := chk.Check(context.Background()); err == nil || !strings.Contains(err.Error(), "no mypt_mailbox_connected") {
+		t.Fatalf("no gauge: %v", err)
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "mypt_mailbox_connected", Help: "h"})
+	reg.MustRegister(g)
+	if err := chk.Check(context.Background()); err == nil || err.Error() != "not connected to the support mailbox" {
+		t.Fatalf("disconnected: %v", err)
+	}
+	g.Set(1)
+	if err := chk.Check(context.Background()); err != nil {
+		t.Fatalf("connected: %v", err)
+	}
+}
