@@ -326,6 +326,7 @@ func runAsService(ctx context.Context, name string, run func(ctx context.Context
 		elog = nil // not installed as a source: carry on without it
 	}
 	h := &serviceHandler{ctx: ctx, run: run, elog: elog}
+	// h.err is written by Execute's goroutine before svc.Run returns.
 	if err := svc.Run(name, h); err != nil {
 		h.logf(eventlog.Error, "mypt service %s: %v", name, err)
 		return fmt.Errorf("mypt service run: %w", err)
@@ -358,42 +359,43 @@ func (h *serviceHandler) logf(level uint32, format string, args ...any) {
 	}
 }
 
-// Execute is called by svc.Run on the service's goroutine.
+// Execute is called by svc.Run on the service's goroutine. Stop and
+// Shutdown cancel run's context; runServiceLoop waits for it within
+// serviceStopBudget.
 func (h *serviceHandler) Execute(args []string, requests <-chan svc.ChangeRequest, status chan<- svc.Status) (bool, uint32) {
 	status <- svc.Status{State: svc.StartPending}
-	ctx, cancel := context.WithCancel(h.ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- h.run(ctx) }()
+	stop := make(chan struct{})
+	outcome := make(chan serviceOutcome, 1)
+	go func() {
+		o, err := runServiceLoop(h.ctx, h.run, stop, serviceStopBudget)
+		h.err = err
+		outcome <- o
+	}()
 	status <- svc.Status{State: svc.Running, Accepts: svc.AcceptStop | svc.AcceptShutdown}
 	h.logf(eventlog.Info, "mypt started")
-
-	finish := func(err error) (bool, uint32) {
-		if err != nil && !errors.Is(err, context.Canceled) {
-			h.err = err
-			h.logf(eventlog.Error, "mypt stopped with an error: %v", err)
-			return true, 1 // service-specific exit code 1: the SCM's recovery actions restart it
-		}
-		h.logf(eventlog.Info, "mypt stopped")
-		return false, 0
-	}
+	stopping := false
 	for {
 		select {
-		case err := <-done:
-			return finish(err)
+		case o := <-outcome:
+			switch o {
+			case serviceFailed:
+				h.logf(eventlog.Error, "mypt stopped with an error: %v", h.err)
+				return true, 1 // service-specific exit code 1: the recovery actions restart it
+			case serviceStopTimedOut:
+				h.logf(eventlog.Warning, "mypt did not stop within %s; exiting", serviceStopBudget)
+				return true, 2
+			}
+			h.logf(eventlog.Info, "mypt stopped")
+			return false, 0
 		case req := <-requests:
 			switch req.Cmd {
 			case svc.Interrogate:
 				status <- req.CurrentStatus
 			case svc.Stop, svc.Shutdown:
-				status <- svc.Status{State: svc.StopPending, WaitHint: uint32(serviceStopBudget / time.Millisecond)}
-				cancel()
-				select {
-				case err := <-done:
-					return finish(err)
-				case <-time.After(serviceStopBudget):
-					h.logf(eventlog.Warning, "mypt did not stop within %s; exiting", serviceStopBudget)
-					return true, 2
+				if !stopping {
+					stopping = true
+					status <- svc.Status{State: svc.StopPending, WaitHint: uint32(serviceStopBudget / time.Millisecond)}
+					close(stop)
 				}
 			}
 		}
