@@ -437,6 +437,17 @@ func TestComposeFile(t *testing.T) {
 	}
 }
 
+func TestComposeDovecotConfig(t *testing.T) {
+	t.Parallel()
+	doveconf := tool(t, "doveconf", "dovecot-imapd")
+	out := run(t, nil, doveconf, "-c", "compose/dovecot/dovecot.conf", "-n")
+	for _, want := range []string{"protocols = imap", "passdb {", `mailbox "Needs review"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doveconf -n lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 func TestKubernetesManifests(t *testing.T) {
 	t.Parallel()
 	var kust struct {
