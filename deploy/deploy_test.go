@@ -15,7 +15,6 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
 	"gopkg.in/yaml.v3"
 
 	"mypt/adapters/sqlite"
@@ -286,18 +285,15 @@ func exposition(t *testing.T) []byte {
 		}
 	}
 
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	// Scrape it the way Prometheus does, through the /metrics handler.
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.Header.Set("Accept", "text/plain;version=0.0.4")
+	portal.MetricsHandler(reg).ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET /metrics = %d %s", rec.Code, rec.Header().Get("Content-Type"))
 	}
-	var buf bytes.Buffer
-	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range families {
-		if err := enc.Encode(mf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return buf.Bytes()
+	return rec.Body.Bytes()
 }
 
 // labelCombos lists every combination of the known label values (free-form
