@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,10 +55,13 @@ type CheckResult struct {
 // ReadyzHandler runs every check concurrently, each bounded by CheckTimeout,
 // and answers 200 when all pass or 503 when any fails, with a ReadyzResponse
 // naming each check and the failed ones. No checks means ready. A check that
-// panics counts as failed.
+// panics counts as failed. A check still running from an earlier request (a
+// dependency that ignores its context) is not started again but reported as
+// failed, so a hung dependency costs one goroutine, not one per probe.
 func ReadyzHandler(checks []ReadinessCheck) http.Handler {
+	busy := make([]atomic.Bool, len(checks))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		resp := RunReadiness(r.Context(), checks)
+		resp := runReadiness(r.Context(), checks, busy)
 		code := http.StatusOK
 		if resp.Status != "ready" {
 			code = http.StatusServiceUnavailable
@@ -69,13 +73,17 @@ func ReadyzHandler(checks []ReadinessCheck) http.Handler {
 // RunReadiness runs checks as ReadyzHandler does and returns the result; the
 // CLI and tests use it without HTTP.
 func RunReadiness(ctx context.Context, checks []ReadinessCheck) ReadyzResponse {
+	return runReadiness(ctx, checks, make([]atomic.Bool, len(checks)))
+}
+
+func runReadiness(ctx context.Context, checks []ReadinessCheck, busy []atomic.Bool) ReadyzResponse {
 	results := make([]CheckResult, len(checks))
 	var wg sync.WaitGroup
 	for i, c := range checks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = runCheck(ctx, c)
+			results[i] = runCheck(ctx, c, &busy[i])
 		}()
 	}
 	wg.Wait()
@@ -89,14 +97,18 @@ func RunReadiness(ctx context.Context, checks []ReadinessCheck) ReadyzResponse {
 	return resp
 }
 
-func runCheck(ctx context.Context, c ReadinessCheck) CheckResult {
+func runCheck(ctx context.Context, c ReadinessCheck, busy *atomic.Bool) CheckResult {
 	if c.Check == nil {
 		return CheckResult{Name: c.Name, Error: "no check function"}
+	}
+	if !busy.CompareAndSwap(false, true) {
+		return CheckResult{Name: c.Name, Error: "the previous run of this check has not returned yet"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
+		defer busy.Store(false)
 		defer func() {
 			if p := recover(); p != nil {
 				done <- fmt.Errorf("check panicked: %v", p)

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,9 +86,17 @@ func TestReadyzHungCheckFailsWhenContextEnds(t *testing.T) {
 	hung := ReadinessCheck{"mailbox", func(context.Context) error { <-release; return nil }} // ignores ctx
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	code, resp := getReadyz(t, ReadyzHandler([]ReadinessCheck{hung}), ctx)
+	var calls atomic.Int32
+	counted := ReadinessCheck{hung.Name, func(ctx context.Context) error { calls.Add(1); return hung.Check(ctx) }}
+	h := ReadyzHandler([]ReadinessCheck{counted})
+	code, resp := getReadyz(t, h, ctx)
 	if code != 503 || !reflect.DeepEqual(resp.Failed, []string{"mailbox"}) {
 		t.Fatalf("hung check: %d %+v", code, resp)
+	}
+	// A second probe while the first run still hangs does not start another.
+	code, resp = getReadyz(t, h, context.Background())
+	if code != 503 || !strings.Contains(resp.Checks[0].Error, "previous run") || calls.Load() != 1 {
+		t.Fatalf("second probe: %d %+v, calls=%d", code, resp, calls.Load())
 	}
 }
 
