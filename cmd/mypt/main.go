@@ -47,6 +47,7 @@ Usage:
   mypt migrate [--config FILE]
   mypt config check [--config FILE] [--print]
   mypt backup FILE [--config FILE]
+  mypt restore FILE [--config FILE]
   mypt staff add ... [--config FILE]
   mypt version
 
@@ -80,7 +81,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return runConfigCheck(ctx, rest[1:], stdout, stderr)
 	case "backup":
-		return runBackup(ctx, rest, stdout, stderr)
+		return runBackupCmd(ctx, rest, stdout, stderr)
+	case "restore":
+		return runRestoreCmd(ctx, rest, stdout, stderr)
 	case "staff":
 		return runStaff(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":

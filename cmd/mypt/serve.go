@@ -142,6 +142,15 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 		}
 	}()
 
+	// The daemon lock tells offline operations (restore) that the cache is in use.
+	if err := os.MkdirAll(cfg.Data.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	lock, err := sqlite.AcquireLock(cachePath(cfg))
+	if err != nil {
+		return nil, err
+	}
+	a.onShutdown("release cache lock", func(context.Context) error { return lock.Release() })
 	store, err := sqlite.Open(ctx, cachePath(cfg), storeOptions(cfg, o.Now))
 	if err != nil {
 		return nil, err
