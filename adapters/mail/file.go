@@ -79,5 +79,10 @@ func (s *FileSink) Send(ctx context.Context, m *Message) error {
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return temporary("file: send", err)
 	}
+	// Make the rename itself durable before the outbox records the email as sent.
+	if d, err := os.Open(s.dir); err == nil {
+		_ = d.Sync() // not supported on every platform (Windows); the file's own data is synced
+		d.Close()
+	}
 	return nil
 }

@@ -76,3 +76,29 @@ func TestFileSinkRefusesInvalidMessage(t *testing.T) {
 		t.Fatalf("left %d files", len(entries))
 	}
 }
+
+func TestFileSinkListDecodesForTheStaffPage(t *testing.T) {
+	t.Parallel()
+	sink, err := mail.NewFileSink(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := sampleMessage()
+	if err := sink.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	list, err := sink.List(10)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("%v %+v", err, list)
+	}
+	e := list[0]
+	if e.MessageID != m.MessageID || e.Subject != m.Subject || e.To != "Siobhán O’Neill-Smith <siobhan@example.org>" ||
+		e.Text != m.Text || !e.Date.Equal(m.Date) || e.File != mail.FileName(m.MessageID) {
+		t.Fatalf("%+v", e)
+	}
+	for _, bad := range []string{"../x.eml", ".tmp-1.eml", "x.txt", ""} {
+		if _, err := sink.Read(bad); err == nil {
+			t.Errorf("Read(%q) allowed", bad)
+		}
+	}
+}

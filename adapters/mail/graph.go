@@ -212,12 +212,21 @@ func (g *Graph) call(ctx context.Context, method, u, contentType string, body []
 			continue
 		}
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			if rerr != nil {
+			// The status says it was done; a lost body must not make a sendMail look failed
+			// (it would be sent again). Only a call that can be repeated reports it.
+			if rerr != nil && idempotent {
 				return nil, temporary(op, rerr)
 			}
 			return data, nil
 		}
-		return nil, graphStatusError(op, resp.StatusCode, data, idempotent)
+		err = graphStatusError(op, resp.StatusCode, data, idempotent)
+		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), g.opts.Now()); ok {
+			var me *Error
+			if errors.As(err, &me) {
+				me.retryAfter = d
+			}
+		}
+		return nil, err
 	}
 }
 
@@ -336,7 +345,8 @@ func Backoff(minWait, maxWait time.Duration, attempt int) time.Duration {
 	return half + rand.N(d-half+1)
 }
 
-// parseRetryAfter reads delay-seconds or an HTTP date; a date in the past means no wait.
+// parseRetryAfter reads delay-seconds or an HTTP date; a date in the past means no wait, and
+// no answer means more than a day.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -352,7 +362,7 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return time.Duration(n) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
+		return min(max(t.Sub(now), 0), 24*time.Hour), true
 	}
 	return 0, false
 }

@@ -483,3 +483,17 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+func TestGraphThrottledToTheEndReportsRetryAfter(t *testing.T) {
+	t.Parallel()
+	f := newFakeGraph(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "600")
+		w.WriteHeader(http.StatusTooManyRequests)
+	})
+	g := f.graph(t, func(o *GraphOptions) { o.MaxRetries = -1 }) // no retries within the call
+	err := g.Send(context.Background(), graphMessage())
+	var me *Error
+	if !errors.As(err, &me) || me.Permanent() || me.RetryAfter() != 600*time.Second {
+		t.Fatalf("err = %v (retry after %v)", err, me.RetryAfter())
+	}
+}

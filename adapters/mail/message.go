@@ -153,10 +153,15 @@ var ErrPermanent = errors.New("permanent failure")
 // Error is a transport failure. Permanent reports whether a retry can succeed; the outbox
 // worker reads it through the Permanent() method, so it need not import this package.
 type Error struct {
-	Op        string // "smtp: send", "graph: sendMail", …
-	permanent bool
-	Err       error
+	Op         string // "smtp: send", "graph: sendMail", …
+	permanent  bool
+	retryAfter time.Duration
+	Err        error
 }
+
+// RetryAfter is how long the server asked us to wait (Graph's Retry-After on a final 429 or
+// 503), or 0. The outbox worker waits at least this long before the next attempt.
+func (e *Error) RetryAfter() time.Duration { return e.retryAfter }
 
 func (e *Error) Error() string {
 	kind := "temporary"

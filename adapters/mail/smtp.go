@@ -3,8 +3,11 @@ package mail
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -29,10 +32,12 @@ type SMTPOptions struct {
 	// Auth is the SASL mechanism: "plain" (default), "login", or "auto" (the strongest the
 	// server offers).
 	Auth string
-	// TLSConfig overrides the TLS settings (for a private CA); ServerName defaults to Host.
+	// TLSConfig overrides the TLS settings; ServerName defaults to Host.
 	TLSConfig *tls.Config
-	HELO      string        // default: the local host name
-	Timeout   time.Duration // per connection; default 30s
+	// CAFile is a PEM bundle trusted instead of the system roots (a private CA).
+	CAFile  string
+	HELO    string        // default: the local host name
+	Timeout time.Duration // per connection; default 30s
 }
 
 // String describes the options without the password.
@@ -50,8 +55,9 @@ func (o SMTPOptions) GoString() string { return o.String() }
 // SMTP delivers over SMTP, one connection per message (a college sends few; a fresh
 // connection never trips over a server's idle timeout).
 type SMTP struct {
-	opts SMTPOptions
-	base []gomail.Option
+	opts    SMTPOptions
+	tlsConf *tls.Config
+	base    []gomail.Option
 }
 
 // NewSMTP checks the options and returns the transport. It refuses AUTH over an unencrypted
@@ -85,6 +91,17 @@ func NewSMTP(o SMTPOptions) (*SMTP, error) {
 		if tlsConf.MinVersion == 0 {
 			tlsConf.MinVersion = tls.VersionTLS12
 		}
+	}
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("mail: smtp: ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mail: smtp: ca_file %s: no PEM certificates in it", o.CAFile)
+		}
+		tlsConf.RootCAs = pool
 	}
 	opts := []gomail.Option{
 		gomail.WithPort(o.Port),
@@ -122,7 +139,7 @@ func NewSMTP(o SMTPOptions) (*SMTP, error) {
 		}
 		opts = append(opts, gomail.WithSMTPAuth(mech), gomail.WithUsername(o.Username), gomail.WithPassword(o.Password))
 	}
-	return &SMTP{opts: o, base: opts}, nil
+	return &SMTP{opts: o, tlsConf: tlsConf, base: opts}, nil
 }
 
 // Name is the transport label "smtp".
@@ -140,11 +157,44 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	if err := msg.EnvelopeFrom(m.From.Email); err != nil {
 		return permanent("smtp: send", fmt.Errorf("envelope from: %w", err))
 	}
-	c, err := gomail.NewClient(s.opts.Host, s.base...)
+	// go-mail uses ctx only while dialling; closing the connection when ctx ends makes a
+	// stalled server release a shutting-down worker at once instead of after Timeout.
+	var stop func() bool
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	dial := func(dctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		raw, err := d.DialContext(dctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		stop = context.AfterFunc(ctx, func() { raw.Close() })
+		if s.opts.TLS != TLSImplicit {
+			return raw, nil
+		}
+		tc := tls.Client(raw, s.tlsConf)
+		if err := tc.HandshakeContext(dctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		return tc, nil // a *tls.Conn, so go-mail knows the session is encrypted
+	}
+	c, err := gomail.NewClient(s.opts.Host, append(s.base, gomail.WithDialContextFunc(dial))...)
 	if err != nil {
 		return temporary("smtp: send", fmt.Errorf("client: %w", err))
 	}
 	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
+		if msg.IsDelivered() {
+			// The server said 250 to the data; only RSET or QUIT failed afterwards. Reporting
+			// an error would make the outbox send it again.
+			return nil
+		}
+		if ctx.Err() != nil {
+			return temporary("smtp: send", fmt.Errorf("%w (%v)", ctx.Err(), err))
+		}
 		return classifySMTP(err)
 	}
 	return nil

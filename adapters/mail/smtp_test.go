@@ -1,8 +1,14 @@
 package mail_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -150,5 +156,146 @@ func TestSMTPOptionsNeverPrintThePassword(t *testing.T) {
 		if strings.Contains(s, "hunter2") || !strings.Contains(s, "<secret>") {
 			t.Fatalf("%s", s)
 		}
+	}
+}
+
+// A server that accepts the connection and then says nothing must not hold a shutting-down
+// worker: cancelling ctx ends Send within 1 s, not after the 30 s timeout.
+func TestSMTPCancelEndsAStalledSession(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			accepted <- c // hold it open, say nothing
+		}
+	}()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	p, _ := strconv.Atoi(port)
+	s, err := mail.NewSMTP(mail.SMTPOptions{Host: "127.0.0.1", Port: p, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Send(ctx, sampleMessage()) }()
+	var conn net.Conn
+	select {
+	case conn = <-accepted:
+		defer conn.Close()
+	case <-time.After(10 * time.Second):
+		t.Fatal("no connection")
+	}
+	time.Sleep(100 * time.Millisecond)
+	cancelled := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if took := time.Since(cancelled); took > time.Second {
+			t.Fatalf("Send returned %v after cancel", took)
+		}
+		if err == nil || mail.IsPermanent(err) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Send still blocked 10 s after cancel")
+	}
+}
+
+func TestSMTPCAFile(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.Start(t, mailtest.Options{Username: "mypt", Password: "pw"})
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, srv.CertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := mail.New(mail.Options{
+		Transport: "smtp", From: mail.Address{Email: "noreply@college.example.ac.uk"},
+		SMTP: mail.SMTPOptions{Host: "127.0.0.1", Port: srv.Port(), Username: "mypt", Password: "pw", CAFile: ca},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name() != "smtp" {
+		t.Fatal(s.Name())
+	}
+	if err := s.Transport().Send(context.Background(), sampleMessage()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mail.NewSMTP(mail.SMTPOptions{Host: "x", CAFile: filepath.Join(t.TempDir(), "missing.pem")}); err == nil {
+		t.Fatal("missing ca_file accepted")
+	}
+}
+
+// A server that accepts the message (250 after the data) and then drops the connection
+// instead of answering RSET/QUIT: the message was delivered, so Send must not report failure
+// (the outbox would send it twice).
+func TestSMTPDroppedAfterAcceptanceIsDelivered(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan string, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		r := bufio.NewReader(c)
+		say := func(s string) { _, _ = c.Write([]byte(s + "\r\n")) }
+		say("220 fake ESMTP")
+		for i := 0; i < 20; i++ {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
+			case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
+				say("250 fake")
+			case strings.HasPrefix(cmd, "MAIL"), strings.HasPrefix(cmd, "RCPT"):
+				say("250 ok")
+			case cmd == "DATA":
+				say("354 go on")
+				var data strings.Builder
+				for j := 0; j < 10000; j++ {
+					l, err := r.ReadString('\n')
+					if err != nil || l == ".\r\n" {
+						break
+					}
+					data.WriteString(l)
+				}
+				say("250 queued")
+				accepted <- data.String()
+				return // drop the connection before RSET and QUIT
+			default:
+				say("502 no")
+			}
+		}
+	}()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	p, _ := strconv.Atoi(port)
+	s, err := mail.NewSMTP(mail.SMTPOptions{Host: "127.0.0.1", Port: p, TLS: mail.TLSNone, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(context.Background(), sampleMessage()); err != nil {
+		t.Fatalf("delivered message reported as %v", err)
+	}
+	select {
+	case d := <-accepted:
+		if !strings.Contains(d, sampleMessage().MessageID) {
+			t.Fatalf("server got %q", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("server never accepted")
 	}
 }

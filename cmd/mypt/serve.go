@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"mypt"
+	"mypt/adapters/mail"
 	"mypt/adapters/sqlite"
 	"mypt/config"
 	"mypt/portal"
@@ -103,7 +104,8 @@ type app struct {
 	public   net.Listener // nil when the public listener is disabled
 	internal net.Listener
 	servers  []*http.Server
-	push     http.Handler // POST /mis/v1/batches; nil until the push area is wired
+	push     http.Handler // POST /mis/v1/batches
+	mailer   *mail.Sender // nil when no mail transport is configured
 	workers  []worker
 	// steps are run in reverse order by shutdown (LIFO): the last thing started stops first.
 	steps []step
@@ -233,8 +235,10 @@ func (a *app) readiness() []portal.ReadinessCheck {
 }
 
 // addWorkers adds the background loops the configuration enables. The pull syncer, mailbox
-// watcher, outbox and eligibility sweep are wired here as their areas land.
-func (a *app) addWorkers() error { return nil }
+// watcher and eligibility sweep are wired here as their areas land.
+func (a *app) addWorkers() error {
+	return a.addOutbox()
+}
 
 // httpServer builds an http.Server with timeouts that a slow or hostile client cannot abuse.
 func (a *app) httpServer(name string, h http.Handler, readTimeout time.Duration) *http.Server {

@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
 	"math/big"
 	"net"
@@ -99,6 +100,11 @@ func (s *Server) Addr() string { return s.addr }
 
 // RootCAs trusts the server's certificate (issued for 127.0.0.1 and localhost).
 func (s *Server) RootCAs() *x509.CertPool { return s.pool }
+
+// CertPEM is the server's certificate in PEM form (for a ca_file).
+func (s *Server) CertPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.cert.Certificate[0]})
+}
 
 // TLSConfig is a client configuration that trusts the server.
 func (s *Server) TLSConfig() *tls.Config {
