@@ -1,0 +1,4 @@
+package config
+
+// AccountsConfig is owned by the accounts area; its owner fills it in.
+type AccountsConfig struct{}
