@@ -27,7 +27,8 @@ func col(name, typ string) ColumnSpec  { return ColumnSpec{Name: name, Type: typ
 func null(name, typ string) ColumnSpec { return ColumnSpec{Name: name, Type: typ, Nullable: true} }
 
 // Contract lists every view, in mypt.Entities order. RowVer (rowversion) is implied on each.
-// Keep it in step with deploy/mssql/01_contract_views.sql (a test compares them).
+// Keep it in step with deploy/mssql/01_contract_views.sql (a test compares them). Any ID column
+// may also be a uniqueidentifier in a college's view: it is read as its canonical string (MS-1).
 var Contract = []ViewSpec{
 	{mypt.EntityMarkType, "mypt.MarkType", "Mark", []ColumnSpec{
 		col("Mark", "nvarchar(10)"), col("Description", "nvarchar(100)"), col("Status", "int"),
@@ -63,7 +64,7 @@ var Contract = []ViewSpec{
 		col("SessionDate", "date"), col("StartTime", "time(0)"), col("EndTime", "time(0)"), null("Mark", "nvarchar(10)"),
 	}},
 	{mypt.EntityDocument, "mypt.Document", "DocumentID", []ColumnSpec{
-		col("DocumentID", "uniqueidentifier"), col("StudentID", "nvarchar(40)"), col("Title", "nvarchar(200)"),
+		col("DocumentID", "nvarchar(40)"), col("StudentID", "nvarchar(40)"), col("Title", "nvarchar(200)"),
 		null("Category", "nvarchar(100)"), col("CreatedAt", "datetime2(0)"), col("ContentType", "nvarchar(100)"),
 		col("Content", "varbinary(max)"),
 	}},
@@ -80,7 +81,7 @@ var Contract = []ViewSpec{
 		col("SetDate", "date"), null("DueDate", "date"), col("Status", "nvarchar(40)"), null("ReviewedDate", "date"),
 	}},
 	{mypt.EntityPolicyRead, "mypt.PolicyRead", "PolicyReadID", []ColumnSpec{
-		col("PolicyReadID", "uniqueidentifier"), col("StudentID", "nvarchar(40)"), col("Policy", "nvarchar(200)"),
+		col("PolicyReadID", "nvarchar(40)"), col("StudentID", "nvarchar(40)"), col("Policy", "nvarchar(200)"),
 		col("ReadAt", "datetime"),
 	}},
 	{mypt.EntityMeeting, "mypt.Meeting", "MeetingID", []ColumnSpec{

@@ -183,7 +183,7 @@ GO
 -- mypt.Document (entity "document"), key DocumentID
 IF OBJECT_ID(N'mypt_data.Document', N'U') IS NULL
 CREATE TABLE mypt_data.Document (
-    [DocumentID] uniqueidentifier NOT NULL,
+    [DocumentID] nvarchar(40) NOT NULL,
     [StudentID] nvarchar(40) NOT NULL,
     [Title] nvarchar(200) NOT NULL,
     [Category] nvarchar(100) NULL,
@@ -269,7 +269,7 @@ GO
 -- mypt.PolicyRead (entity "policy_read"), key PolicyReadID
 IF OBJECT_ID(N'mypt_data.PolicyRead', N'U') IS NULL
 CREATE TABLE mypt_data.PolicyRead (
-    [PolicyReadID] uniqueidentifier NOT NULL,
+    [PolicyReadID] nvarchar(40) NOT NULL,
     [StudentID] nvarchar(40) NOT NULL,
     [Policy] nvarchar(200) NOT NULL,
     [ReadAt] datetime NOT NULL,
