@@ -14,14 +14,14 @@ import (
 // transientNumbers are SQL Server errors worth retrying: deadlock victim, Azure/AG failover and
 // throttling, and "database not available" during a restart.
 var transientNumbers = map[int32]bool{
-	1205:  true, // deadlock victim
-	1222:  true, // lock request time out
-	40613: true, // database not currently available
-	40197: true, // service error processing the request
-	40501: true, // service busy
+	1205:  true,                           // deadlock victim
+	1222:  true,                           // lock request time out
+	40613: true,                           // database not currently available
+	40197: true,                           // service error processing the request
+	40501: true,                           // service busy
 	49918: true, 49919: true, 49920: true, // too many operations
-	4060: false, // cannot open database: a setting, not a blip
-	233:  true,  // connection closed by the server
+	4060:  false,                          // cannot open database: a setting, not a blip
+	233:   true,                           // connection closed by the server
 	10053: true, 10054: true, 10060: true, // transport-level errors
 	-2: true, // timeout
 }
