@@ -40,8 +40,8 @@ type Cache interface {
 	ApplyBatch(ctx context.Context, b mypt.Batch) (mypt.BatchResult, error)
 	// Watermark is the last committed watermark of source for e, or nil.
 	Watermark(ctx context.Context, source string, e mypt.Entity) ([]byte, error)
-	// ForEachKey streams the cached keys of e.
-	ForEachKey(ctx context.Context, e mypt.Entity, fn func(key string) error) error
+	// EntityKeys streams the cached keys of e.
+	EntityKeys(ctx context.Context, e mypt.Entity, fn func(key string) error) error
 }
 
 // Run is one entity's part of a pass, as recorded in the run history.
@@ -509,7 +509,7 @@ func (p *Puller) reconcile(ctx context.Context, e mypt.Entity, force bool) (Run,
 	}
 	var gone []string
 	cached := 0
-	if err := p.o.Cache.ForEachKey(ctx, e, func(k string) error {
+	if err := p.o.Cache.EntityKeys(ctx, e, func(k string) error {
 		cached++
 		if _, ok := mis[k]; !ok {
 			gone = append(gone, k)

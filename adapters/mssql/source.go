@@ -11,12 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"sync/atomic"
 	"time"
 
-	_ "github.com/microsoft/go-mssqldb" // registers "sqlserver"
+	gomssql "github.com/microsoft/go-mssqldb"
+	"github.com/microsoft/go-mssqldb/msdsn"
 
 	"mypt"
 )
@@ -119,6 +121,7 @@ type Source struct {
 	opts       Options
 	log        *slog.Logger
 	noSnapshot atomic.Bool
+	dialer     *trackingDialer
 }
 
 // Open connects and logs in once, so a bad setting fails at start-up with an error naming the
@@ -137,10 +140,17 @@ func Open(ctx context.Context, opts Options) (*Source, error) {
 	if opts.MaxOpenConns <= 0 {
 		opts.MaxOpenConns = 4
 	}
-	db, err := sql.Open("sqlserver", opts.DSN)
+	cfg, err := msdsn.Parse(opts.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("mssql: bad connection settings: %w", err)
 	}
+	connector, err := gomssql.NewConnector(opts.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("mssql: bad connection settings: %w", err)
+	}
+	dialer := &trackingDialer{d: net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: cfg.KeepAlive}}
+	connector.Dialer = dialer
+	db := sql.OpenDB(connector)
 	db.SetMaxOpenConns(opts.MaxOpenConns)
 	db.SetMaxIdleConns(opts.MaxOpenConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
@@ -149,7 +159,7 @@ func Open(ctx context.Context, opts Options) (*Source, error) {
 		db.Close()
 		return nil, explainConnect(err)
 	}
-	return &Source{db: db, opts: opts, log: opts.Logger}, nil
+	return &Source{db: db, opts: opts, log: opts.Logger, dialer: dialer}, nil
 }
 
 // Close closes the pool.
@@ -180,6 +190,8 @@ func (s *Source) Bound(ctx context.Context) ([]byte, error) {
 // withConn runs fn on a connection of its own; after a failure that is not an SQL error (a
 // dropped or stalled connection) the connection is discarded, never returned to the pool (MS-4).
 func (s *Source) withConn(ctx context.Context, fn func(*sql.Conn) error) error {
+	stop := context.AfterFunc(ctx, s.dialer.closeAll)
+	defer stop()
 	c, err := s.db.Conn(ctx)
 	if err != nil {
 		return explainConnect(err)

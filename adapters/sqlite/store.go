@@ -18,6 +18,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"mypt"
 )
 
 // TimeFormat is the one format every instant is stored in: UTC, fixed width, so text order is
@@ -50,17 +52,22 @@ type Options struct {
 	SnapshotMaxDeleteShare float64
 	// MaxDocumentBytes rejects larger documents (default 20 MiB).
 	MaxDocumentBytes int
-	// Unmarked says how unmarked sessions count in the precomputed attendance rows.
+	// Unmarked says how unmarked sessions count in the precomputed attendance rows: "ignore"
+	// (default) or "absent" (mypt.ParseUnmarkedPolicy). Opening a cache counted under another
+	// policy recomputes its attendance rows.
 	Unmarked string
 }
 
 // Store is the cache. Its methods are safe for concurrent use.
 type Store struct {
-	path  string
-	write *sql.DB
-	read  *sql.DB
-	opts  Options
-	now   func() time.Time
+	path     string
+	write    *sql.DB
+	read     *sql.DB
+	opts     Options
+	now      func() time.Time
+	unmarked mypt.UnmarkedPolicy
+	// stmts are prepared on the writer at Open and reused by every batch (ingest.go).
+	stmts map[string]*sql.Stmt
 }
 
 // Open opens (creating if needed) the cache at path and brings its schema up to date.
@@ -78,8 +85,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.MaxDocumentBytes <= 0 {
 		opts.MaxDocumentBytes = 20 << 20
 	}
-	if opts.Unmarked == "" {
-		opts.Unmarked = "ignore"
+	unmarked, err := mypt.ParseUnmarkedPolicy(opts.Unmarked)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	opts.Unmarked = string(unmarked)
+	if opts.SnapshotMaxDeleteShare > 1 {
+		return nil, fmt.Errorf("sqlite: open %s: snapshot max delete share %v is above 1", path, opts.SnapshotMaxDeleteShare)
 	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -92,9 +104,17 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	write.SetMaxOpenConns(1)
 	write.SetConnMaxIdleTime(0)
-	s := &Store{path: path, write: write, opts: opts, now: opts.Now}
+	s := &Store{path: path, write: write, opts: opts, now: opts.Now, unmarked: unmarked}
 	if err := s.migrate(ctx); err != nil {
 		write.Close()
+		return nil, err
+	}
+	if err := s.syncAttendancePolicy(ctx); err != nil {
+		write.Close()
+		return nil, err
+	}
+	if err := s.prepareIngest(ctx); err != nil {
+		s.Close()
 		return nil, err
 	}
 	read, err := sql.Open("sqlite", dsn(path, "deferred", true))
@@ -129,6 +149,9 @@ func dsn(path, txlock string, readOnly bool) string {
 // Close closes both pools.
 func (s *Store) Close() error {
 	var errs []error
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
 	if s.read != nil {
 		errs = append(errs, s.read.Close())
 	}

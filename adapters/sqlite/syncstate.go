@@ -2,69 +2,11 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
 	"mypt"
 )
-
-// keyColumns names each entity's cache table key column (tables are named as the entities).
-var keyColumns = map[mypt.Entity]string{
-	mypt.EntityStudent:        "student_id",
-	mypt.EntityContact:        "contact_id",
-	mypt.EntityCourse:         "course_id",
-	mypt.EntityEnrolment:      "enrolment_id",
-	mypt.EntityTutor:          "tutor_id",
-	mypt.EntityMarkType:       "mark",
-	mypt.EntityAttendanceMark: "mark_id",
-	mypt.EntityDocument:       "document_id",
-	mypt.EntityAchievement:    "achievement_id",
-	mypt.EntityTargetGrade:    "enrolment_id",
-	mypt.EntityTarget:         "target_id",
-	mypt.EntityPolicyRead:     "policy_read_id",
-	mypt.EntityMeeting:        "meeting_id",
-	mypt.EntityFurtherDetail:  "student_id",
-}
-
-// Watermark returns how far source has read entity e (the value committed with the last batch),
-// or nil when it has never read it.
-func (s *Store) Watermark(ctx context.Context, source string, e mypt.Entity) ([]byte, error) {
-	var v []byte
-	err := s.read.QueryRowContext(ctx,
-		`SELECT value FROM sync_watermark WHERE source = ? AND entity = ?`, source, string(e)).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: read watermark of %s/%s: %w", source, e, err)
-	}
-	return v, nil
-}
-
-// ForEachKey calls fn with the key of every cached row of e (in key order), for reconciliation.
-func (s *Store) ForEachKey(ctx context.Context, e mypt.Entity, fn func(key string) error) error {
-	col, ok := keyColumns[e]
-	if !ok {
-		return fmt.Errorf("sqlite: unknown entity %q", e)
-	}
-	rows, err := s.read.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s ORDER BY %s`, col, string(e), col))
-	if err != nil {
-		return fmt.Errorf("sqlite: read keys of %s: %w", e, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return fmt.Errorf("sqlite: read keys of %s: %w", e, err)
-		}
-		if err := fn(k); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
 
 // SyncRun is one entity's part of one pull pass.
 type SyncRun struct {

@@ -57,6 +57,8 @@ CREATE TABLE enrolment (
     row_hash          BLOB NOT NULL
 );
 CREATE INDEX enrolment_student ON enrolment (student_id);
+-- A course's change reaches the students enrolled on it.
+CREATE INDEX enrolment_course ON enrolment (course_id);
 
 CREATE TABLE tutor (
     tutor_id     TEXT PRIMARY KEY,
@@ -168,21 +170,26 @@ CREATE TABLE further_detail (
 );
 
 -- Precomputed in the same transaction as the marks they summarise, so the portal's home page
--- and report header are cheap. Counts follow mypt.Tally; week_start is the Monday.
+-- and report are cheap. Counts follow mypt.Tally under the configured unmarked policy (recorded in
+-- cache_meta; a change of policy recomputes every row at Open). week_start is the Monday; a week
+-- that straddles 1 August has one row per academic year, each counting only that year's sessions.
+-- A row exists for every week with any session; the report shows only weeks whose possible
+-- (present + late + absent + authorised_absent) is above 0, as mypt.GroupWeeks does.
 CREATE TABLE attendance_week (
     student_id        TEXT NOT NULL,
-    week_start        TEXT NOT NULL,
     academic_year     INTEGER NOT NULL,
+    week_start        TEXT NOT NULL,
     present           INTEGER NOT NULL,
     late              INTEGER NOT NULL,
     absent            INTEGER NOT NULL,
     authorised_absent INTEGER NOT NULL,
     neutral           INTEGER NOT NULL,
     unmarked          INTEGER NOT NULL,
-    PRIMARY KEY (student_id, week_start)
+    PRIMARY KEY (student_id, academic_year, week_start)
 ) WITHOUT ROWID;
 
--- One row per student, academic year and enrolment; enrolment_id '' is the whole year.
+-- One row per student, academic year and enrolment; enrolment_id '' is the whole year. Counts as
+-- attendance_week; a row exists while the student has any session in that year (and enrolment).
 CREATE TABLE attendance_year (
     student_id        TEXT NOT NULL,
     academic_year     INTEGER NOT NULL,
@@ -213,7 +220,8 @@ CREATE TABLE ingest_batch (
     applied_at TEXT NOT NULL,
     upserted   INTEGER NOT NULL,
     unchanged  INTEGER NOT NULL,
-    deleted    INTEGER NOT NULL
+    deleted    INTEGER NOT NULL,
+    rejected   INTEGER NOT NULL DEFAULT 0
 );
 
 -- How far each source has read each entity; committed with the rows it covers.
@@ -230,4 +238,11 @@ CREATE TABLE entity_freshness (
     entity     TEXT PRIMARY KEY,
     source     TEXT NOT NULL,
     applied_at TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Small facts about the cache itself, e.g. 'attendance_unmarked': the unmarked policy the
+-- precomputed attendance rows were counted under.
+CREATE TABLE cache_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 ) WITHOUT ROWID;
