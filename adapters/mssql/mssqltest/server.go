@@ -453,25 +453,6 @@ func (s *Server) Update(ctx context.Context, tableName string, set map[string]an
 	if err != nil {
 		return 0, err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT rowid FROM "%s" WHERE %s`, t.name, where), args...)
-	if err != nil {
-		return 0, fmt.Errorf("mssqltest: update %s: %w", t.name, err)
-	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
 	var sets []string
 	var vals []any
 	for i, c := range t.cols {
@@ -480,21 +461,28 @@ func (s *Server) Update(ctx context.Context, tableName string, set map[string]an
 			vals = append(vals, normalise(t.types[i], v))
 		}
 	}
+	// Rowversions for the changed rows: above every one handed out, distinct, by rowid.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var maxRowid int64
+	if err := s.db.QueryRowContext(ctx, fmt.Sprintf(`SELECT IFNULL(MAX(rowid), 0) FROM "%s"`, t.name)).Scan(&maxRowid); err != nil {
+		return 0, fmt.Errorf("mssqltest: update %s: %w", t.name, err)
+	}
 	if t.rowver >= 0 {
-		sets = append(sets, `"`+t.cols[t.rowver].Name+`" = ?`)
+		sets = append(sets, fmt.Sprintf(`"%s" = unhex(printf('%%016X', %d + rowid))`, t.cols[t.rowver].Name, s.dbts))
 	}
-	q := fmt.Sprintf(`UPDATE "%s" SET %s WHERE rowid = ?`, t.name, strings.Join(sets, ", "))
-	for _, id := range ids {
-		a := append([]any{}, vals...)
-		if t.rowver >= 0 {
-			a = append(a, RowVersion(s.NextRowVersion()))
-		}
-		a = append(a, id)
-		if _, err := tx.ExecContext(ctx, q, a...); err != nil {
-			return 0, fmt.Errorf("mssqltest: update %s: %w", t.name, err)
-		}
+	if len(sets) == 0 {
+		return 0, nil
 	}
-	return int64(len(ids)), tx.Commit()
+	q := fmt.Sprintf(`UPDATE "%s" SET %s WHERE %s`, t.name, strings.Join(sets, ", "), where)
+	res, err := s.db.ExecContext(ctx, q, append(vals, args...)...)
+	if err != nil {
+		return 0, fmt.Errorf("mssqltest: update %s: %w", t.name, err)
+	}
+	if t.rowver >= 0 {
+		s.dbts += uint64(maxRowid)
+	}
+	return res.RowsAffected()
 }
 
 // Delete removes the rows matching where (SQLite syntax).
