@@ -435,30 +435,56 @@ func (p *Puller) pull(ctx context.Context, e mypt.Entity, full bool) (Run, error
 	if reconcile {
 		wm = nil
 	}
+	// Reading and applying overlap: while one batch commits, the next is read. Batches are
+	// applied in order, each with the RowVer of its last row; the batch being read when a
+	// failure strikes is dropped whole.
+	type pending struct {
+		recs []mypt.Record
+		last []byte
+	}
+	batches := make(chan pending, 1)
+	readCtx, cancelRead := context.WithCancel(ctx)
+	defer cancelRead()
+	applied := Run{Entity: e} // counts kept by the applier, merged after it ends
+	applyDone := make(chan error, 1)
+	go func() {
+		var aerr error
+		for b := range batches {
+			if aerr != nil {
+				continue
+			}
+			res, err := p.o.Cache.ApplyBatch(ctx, mypt.Batch{Source: src.Name(), Mode: mypt.ModeDelta, Records: b.recs,
+				Watermarks: []mypt.Watermark{{Entity: e, Value: b.last}}})
+			if err != nil {
+				aerr = fmt.Errorf("syncer: apply %s batch: %w", e, err)
+				cancelRead()
+				continue
+			}
+			applied.Upserted += res.Upserted
+			applied.Unchanged += res.Unchanged
+			applied.Deleted += res.Deleted
+			p.rows.WithLabelValues(string(e), "upsert", "applied").Add(float64(len(b.recs) - len(res.Rejected)))
+			for _, r := range res.Rejected {
+				p.reject(&applied, r.Key, r.Reason)
+			}
+		}
+		applyDone <- aerr
+	}()
 	var recs []mypt.Record
 	var last []byte
-	flush := func() error {
+	send := func() error {
 		if last == nil {
 			return nil
 		}
-		b := mypt.Batch{Source: src.Name(), Mode: mypt.ModeDelta, Records: recs,
-			Watermarks: []mypt.Watermark{{Entity: e, Value: last}}}
-		res, err := p.o.Cache.ApplyBatch(ctx, b)
-		if err != nil {
-			return fmt.Errorf("syncer: apply %s batch: %w", e, err)
+		select {
+		case batches <- pending{recs, last}:
+		case <-readCtx.Done():
+			return readCtx.Err()
 		}
-		run.Upserted += res.Upserted
-		run.Unchanged += res.Unchanged
-		run.Deleted += res.Deleted
-		applied := len(recs) - len(res.Rejected)
-		p.rows.WithLabelValues(string(e), "upsert", "applied").Add(float64(applied))
-		for _, r := range res.Rejected {
-			p.reject(&run, r.Key, r.Reason)
-		}
-		recs, last = recs[:0], nil
+		recs, last = make([]mypt.Record, 0, len(recs)), nil
 		return nil
 	}
-	err = src.ReadChanges(ctx, e, wm, bound, func(key string, rowVer []byte, row mypt.Row, reject error) error {
+	err = src.ReadChanges(readCtx, e, wm, bound, func(key string, rowVer []byte, row mypt.Row, reject error) error {
 		run.Read++
 		if reject != nil {
 			p.reject(&run, key, reject.Error())
@@ -467,14 +493,23 @@ func (p *Puller) pull(ctx context.Context, e mypt.Entity, full bool) (Run, error
 		}
 		last = rowVer
 		if len(recs) >= p.o.BatchRows {
-			return flush()
+			return send()
 		}
 		return nil
 	})
-	if err != nil {
-		return run, err
+	if err == nil {
+		err = send()
 	}
-	if err := flush(); err != nil {
+	close(batches)
+	aerr := <-applyDone
+	run.Upserted += applied.Upserted
+	run.Unchanged += applied.Unchanged
+	run.Deleted += applied.Deleted
+	run.Rejected += applied.Rejected
+	if aerr != nil {
+		return run, aerr
+	}
+	if err != nil {
 		return run, err
 	}
 	if reconcile {
