@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -323,5 +324,41 @@ func TestIsTransient(t *testing.T) {
 		if got := mssql.IsTransient(c.err); got != c.want {
 			t.Errorf("IsTransient(%v) = %v", c.err, got)
 		}
+	}
+}
+
+// TestRealSQLServer reads every contract view of a real SQL Server (deploy/mssql/compose.yaml)
+// through the adapter. It runs only when MYPT_TEST_MSSQL_DSN is set; no SQL Server can run on the
+// build machines, where mssqltest stands in for it.
+func TestRealSQLServer(t *testing.T) {
+	dsn := os.Getenv("MYPT_TEST_MSSQL_DSN")
+	if dsn == "" {
+		t.Skip("MYPT_TEST_MSSQL_DSN is not set: start deploy/mssql/compose.yaml to run against SQL Server 2022")
+	}
+	src := openSource(t, dsn)
+	ctx := ctxT(t)
+	bound, err := src.Bound(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range mypt.Entities {
+		n, rejected := 0, 0
+		err := src.ReadChanges(ctx, e, nil, bound, func(key string, rv []byte, row mypt.Row, reject error) error {
+			n++
+			if reject != nil {
+				rejected++
+				t.Errorf("%s %s rejected: %v", e, key, reject)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Errorf("%s: %v", e, err)
+			continue
+		}
+		keys := 0
+		if err := src.ReadKeys(ctx, e, func(string) error { keys++; return nil }); err != nil {
+			t.Errorf("%s keys: %v", e, err)
+		}
+		t.Logf("%s: %d rows (%d rejected), %d keys; snapshot isolation %v", e, n, rejected, keys, src.SnapshotIsolation())
 	}
 }
