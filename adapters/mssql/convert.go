@@ -2,7 +2,6 @@ package mssql
 
 import (
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -36,38 +35,58 @@ var (
 
 // fieldKinds maps each JSON (view column) name of entity e's row type to its kind.
 func fieldKinds(e mypt.Entity) (map[string]fieldKind, error) {
-	r, err := mypt.NewRow(e)
+	fs, _, err := structFields(e)
 	if err != nil {
 		return nil, err
 	}
-	t := reflect.TypeOf(r).Elem()
 	out := map[string]fieldKind{}
+	for name, f := range fs {
+		out[name] = f.kind
+	}
+	return out, nil
+}
+
+type structField struct {
+	index int
+	kind  fieldKind
+}
+
+// structFields maps each JSON (view column) name of entity e's row type to its field.
+func structFields(e mypt.Entity) (map[string]structField, reflect.Type, error) {
+	r, err := mypt.NewRow(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	t := reflect.TypeOf(r).Elem()
+	out := map[string]structField{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name == "" || name == "-" {
 			continue
 		}
+		var k fieldKind
 		switch {
 		case f.Type == dateType:
-			out[name] = kDate
+			k = kDate
 		case f.Type == timeType:
-			out[name] = kInstant
+			k = kInstant
 		case f.Type == bytesType:
-			out[name] = kBytes
+			k = kBytes
 		case f.Type == boolPtrType:
-			out[name] = kBoolPtr
+			k = kBoolPtr
 		case f.Type.Kind() == reflect.String:
-			out[name] = kString
+			k = kString
 		case f.Type.Kind() == reflect.Bool:
-			out[name] = kBool
+			k = kBool
 		case f.Type.Kind() == reflect.Int:
-			out[name] = kInt
+			k = kInt
 		default:
-			return nil, fmt.Errorf("mssql: field %s of %s has unsupported type %s", name, e, f.Type)
+			return nil, nil, fmt.Errorf("mssql: field %s of %s has unsupported type %s", name, e, f.Type)
 		}
+		out[name] = structField{index: i, kind: k}
 	}
-	return out, nil
+	return out, t, nil
 }
 
 // converter turns one result row of an entity's query into a domain row.
@@ -77,6 +96,8 @@ type converter struct {
 	names    []string
 	dbTypes  []string
 	kinds    []fieldKind
+	fields   []int // struct field index per column (-1 for RowVer)
+	rowType  reflect.Type
 	keyIdx   int
 	rowVer   int
 	loc      *time.Location
@@ -84,11 +105,11 @@ type converter struct {
 }
 
 func newConverter(e mypt.Entity, key string, cts []*sql.ColumnType, loc *time.Location, maxBytes int) (*converter, error) {
-	kinds, err := fieldKinds(e)
+	fs, rt, err := structFields(e)
 	if err != nil {
 		return nil, err
 	}
-	c := &converter{entity: e, key: key, keyIdx: -1, rowVer: -1, loc: loc, maxBytes: maxBytes}
+	c := &converter{entity: e, key: key, keyIdx: -1, rowVer: -1, loc: loc, maxBytes: maxBytes, rowType: rt}
 	for i, ct := range cts {
 		name := ct.Name()
 		c.names = append(c.names, name)
@@ -96,13 +117,15 @@ func newConverter(e mypt.Entity, key string, cts []*sql.ColumnType, loc *time.Lo
 		if strings.EqualFold(name, "RowVer") {
 			c.rowVer = i
 			c.kinds = append(c.kinds, 0)
+			c.fields = append(c.fields, -1)
 			continue
 		}
-		k, ok := kinds[name]
+		f, ok := fs[name]
 		if !ok {
 			return nil, fmt.Errorf("mssql: the query for %s returns column %q, which %s does not have (columns are named as the view's, DESIGN §3)", e, name, e.View())
 		}
-		c.kinds = append(c.kinds, k)
+		c.kinds = append(c.kinds, f.kind)
+		c.fields = append(c.fields, f.index)
 		if name == key {
 			c.keyIdx = i
 		}
@@ -119,11 +142,10 @@ func newConverter(e mypt.Entity, key string, cts []*sql.ColumnType, loc *time.Lo
 // convert maps the scanned values to a row. It returns the key and RowVer even when the row is
 // rejected, so the rejection can be reported and the watermark move past it.
 func (c *converter) convert(vals []any) (key string, rowVer []byte, row mypt.Row, reject error) {
-	rv, ok := vals[c.rowVer].([]byte)
-	if ok && len(rv) == 8 {
-		rowVer = append([]byte(nil), rv...)
+	if b, ok := vals[c.rowVer].([]byte); ok && len(b) == 8 {
+		rowVer = append([]byte(nil), b...)
 	}
-	m := make(map[string]any, len(vals))
+	rv := reflect.New(c.rowType).Elem()
 	var problems []string
 	for i, v := range vals {
 		if i == c.rowVer || v == nil {
@@ -134,10 +156,28 @@ func (c *converter) convert(vals []any) (key string, rowVer []byte, row mypt.Row
 			problems = append(problems, c.names[i]+": "+err.Error())
 			continue
 		}
-		m[c.names[i]] = out
-	}
-	if s, ok := m[c.key].(string); ok {
-		key = s
+		f := rv.Field(c.fields[i])
+		switch x := out.(type) {
+		case string:
+			f.SetString(x)
+			if i == c.keyIdx {
+				key = x
+			}
+		case bool:
+			if c.kinds[i] == kBoolPtr {
+				f.Set(reflect.ValueOf(&x))
+			} else {
+				f.SetBool(x)
+			}
+		case int64:
+			f.SetInt(x)
+		case mypt.Date:
+			f.Set(reflect.ValueOf(x))
+		case time.Time:
+			f.Set(reflect.ValueOf(x))
+		case []byte:
+			f.SetBytes(x)
+		}
 	}
 	if rowVer == nil {
 		return key, nil, nil, fmt.Errorf("RowVer is not an 8-byte rowversion (got %T)", vals[c.rowVer])
@@ -148,12 +188,8 @@ func (c *converter) convert(vals []any) (key string, rowVer []byte, row mypt.Row
 	if len(problems) > 0 {
 		return key, rowVer, nil, fmt.Errorf("%w: %s", mypt.ErrInvalid, strings.Join(problems, "; "))
 	}
-	data, err := json.Marshal(m)
-	if err != nil {
-		return key, rowVer, nil, fmt.Errorf("%w: %v", mypt.ErrInvalid, err)
-	}
-	row, err = mypt.DecodeRow(c.entity, data)
-	if err != nil {
+	row = rv.Interface().(mypt.Row)
+	if err := row.Validate(); err != nil {
 		return key, rowVer, nil, err
 	}
 	return key, rowVer, row, nil
@@ -220,35 +256,43 @@ func (c *converter) value(i int, v any) (any, error) {
 			return x, nil
 		case bool:
 			if x {
-				return 1, nil
+				return int64(1), nil
 			}
-			return 0, nil
+			return int64(0), nil
 		case string:
-			n, err := strconv.Atoi(strings.TrimSpace(x))
+			n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
 			if err != nil {
 				return nil, fmt.Errorf("%q is not a whole number", x)
 			}
 			return n, nil
 		case []byte: // decimal
 			n, err := strconv.ParseFloat(string(x), 64)
-			if err != nil || n != float64(int(n)) {
+			if err != nil || n != float64(int64(n)) {
 				return nil, fmt.Errorf("%s is not a whole number", x)
 			}
-			return int(n), nil
+			return int64(n), nil
 		}
 	case kDate:
 		switch x := v.(type) {
 		case time.Time:
-			return x.Format("2006-01-02"), nil
+			return mypt.DateOf(x), nil
 		case string:
-			return x, nil
+			d, err := mypt.ParseDate(strings.TrimSpace(x))
+			if err != nil {
+				return nil, err
+			}
+			return d, nil
 		}
 	case kInstant:
 		switch x := v.(type) {
 		case time.Time:
-			return x.UTC().Format(time.RFC3339Nano), nil
+			return x.UTC(), nil
 		case string:
-			return x, nil
+			t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(x))
+			if err != nil {
+				return nil, fmt.Errorf("%q is not an instant (RFC 3339)", x)
+			}
+			return t.UTC(), nil
 		}
 	case kBytes:
 		switch x := v.(type) {
@@ -256,7 +300,7 @@ func (c *converter) value(i int, v any) (any, error) {
 			if c.maxBytes > 0 && len(x) > c.maxBytes {
 				return nil, fmt.Errorf("is %d bytes, more than the limit of %d (mis.max_document_bytes)", len(x), c.maxBytes)
 			}
-			return x, nil
+			return append([]byte(nil), x...), nil
 		case string:
 			return []byte(x), nil
 		}

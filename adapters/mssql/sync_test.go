@@ -489,3 +489,34 @@ func TestDeadlockIsRetried(t *testing.T) {
 		t.Errorf("a permanent error was retried: %v failures", v)
 	}
 }
+
+func TestRunLoopPollsAndTriggers(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, college(2, 2), mssqltest.Options{}, func(o *syncer.PullOptions) {
+		o.PollInterval = time.Hour // only the start-up pass and the trigger
+	})
+	ctx, cancel := context.WithCancel(ctxT(t))
+	done := make(chan error, 1)
+	go func() { done <- r.puller.Run(ctx) }()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for i := 0; i < 400; i++ {
+			if cond() {
+				return
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	waitFor("the start-up pass", func() bool { return count(t, r.store, "student", "1=1") == 2 })
+	if err := mssql.LoadRows(ctxT(t), r.srv, nil, []mypt.Row{student("S77", "New", "Student")}); err != nil {
+		t.Fatal(err)
+	}
+	r.puller.Trigger()
+	r.puller.Trigger() // merged with the first
+	waitFor("the triggered pass", func() bool { return count(t, r.store, "student", "1=1") == 3 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+}
