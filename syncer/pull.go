@@ -234,8 +234,9 @@ func (p *Puller) Run(ctx context.Context) error {
 		p.updateAges(now)
 		switch {
 		case !now.Before(nextRecon):
-			// Schedule from the planned instant, so a slow pass cannot make the job run twice.
-			nextRecon = p.o.Reconcile.Next(nextRecon)
+			// The next run is computed before this one starts, from the calendar (DM-4): a slow
+			// reconciliation cannot make the job run twice, a sleeping host does not queue catch-ups.
+			nextRecon = p.o.Reconcile.Next(now)
 			if err := p.Reconcile(ctx, "", false); err != nil && ctx.Err() == nil {
 				p.log.Error("mis reconcile failed", "err", err)
 			}
