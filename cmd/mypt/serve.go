@@ -106,6 +106,7 @@ type app struct {
 	servers  []*http.Server
 	push     http.Handler // POST /mis/v1/batches
 	mailer   *mail.Sender // nil when no mail transport is configured
+	syncNow  http.Handler // POST /mis/v1/sync; nil when the pull syncer is off
 	workers  []worker
 	// steps are run in reverse order by shutdown (LIFO): the last thing started stops first.
 	steps []step
@@ -169,6 +170,9 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("attendance.unmarked: %w", err)
 	}
+	if err := a.addWorkers(ctx); err != nil {
+		return nil, err
+	}
 	push := o.Push
 	if push == nil {
 		if push, err = newPushHandler(a); err != nil {
@@ -184,17 +188,13 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 		Store: store, Logger: a.log, Registerer: a.reg, Now: o.Now,
 		College: cfg.College, Portal: cfg.Portal, Eligibility: cfg.Eligibility.Policy(),
 		Bands: bands, Unmarked: unmarked, HSTS: hsts, TrustProxyHeaders: cfg.Public.TrustProxyHeaders,
-		Gatherer: a.reg, Readiness: a.readiness(), Push: push,
+		Gatherer: a.reg, Readiness: a.readiness(), Push: push, SyncNow: a.syncNow,
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.portal = srv
 	a.onShutdown("flush audit log", srv.Close)
-
-	if err := a.addWorkers(); err != nil {
-		return nil, err
-	}
 
 	a.public, err = listen(o.Public, cfg.Public.Addr)
 	if err != nil {
@@ -234,9 +234,12 @@ func (a *app) readiness() []portal.ReadinessCheck {
 	}
 }
 
-// addWorkers adds the background loops the configuration enables. The pull syncer, mailbox
-// watcher and eligibility sweep are wired here as their areas land.
-func (a *app) addWorkers() error {
+// addWorkers adds the background loops the configuration enables. The mailbox watcher and
+// eligibility sweep are wired here as their areas land.
+func (a *app) addWorkers(ctx context.Context) error {
+	if err := a.addPuller(ctx); err != nil {
+		return err
+	}
 	return a.addOutbox()
 }
 
