@@ -49,6 +49,7 @@ Usage:
   mypt backup FILE [--config FILE]
   mypt restore FILE [--config FILE]
   mypt staff add ... [--config FILE]
+  mypt service install|uninstall|start|stop|status|run   (Windows)
   mypt version
 
 The configuration file defaults to $MYPT_CONFIG; every key can be overridden with
@@ -84,6 +85,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBackupCmd(ctx, rest, stdout, stderr)
 	case "restore":
 		return runRestoreCmd(ctx, rest, stdout, stderr)
+	case "service":
+		return runServiceCommand(ctx, rest, stdout, func(ctx context.Context) error {
+			cfgFile, _ := takeFlag(rest[min(1, len(rest)):], "config")
+			return serve(ctx, configPath(cfgFile), stderr)
+		})
 	case "staff":
 		return runStaff(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":

@@ -62,7 +62,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	path := configPath(*cfgFile)
+	if isWindowsService() {
+		// Started by the Windows Service Control Manager: run under it, logging to the event log.
+		return runServiceCommand(ctx, []string{"run"}, stdout, func(ctx context.Context) error {
+			w, err := serviceLogWriter()
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			return serve(ctx, configPath(*cfgFile), w)
+		})
+	}
+	return serve(ctx, configPath(*cfgFile), stderr)
+}
+
+// serve loads the configuration at path and runs mypt until ctx ends, logging to logw.
+func serve(ctx context.Context, path string, logw io.Writer) error {
 	if path == "" {
 		return errors.New("serve: no configuration: pass --config FILE or set MYPT_CONFIG (try `mypt demo` for a configuration-free run)")
 	}
@@ -70,7 +85,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	logger, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	logger, err := newLogger(logw, cfg.Log.Format, cfg.Log.Level)
 	if err != nil {
 		return err
 	}
@@ -107,7 +122,9 @@ type app struct {
 	push     http.Handler // POST /mis/v1/batches
 	mailer   *mail.Sender // nil when no mail transport is configured
 	syncNow  http.Handler // POST /mis/v1/sync; nil when the pull syncer is off
-	workers  []worker
+	// mailboxOn says the mailbox watcher runs (so /readyz checks it is connected).
+	mailboxOn bool
+	workers   []worker
 	// steps are run in reverse order by shutdown (LIFO): the last thing started stops first.
 	steps []step
 }
@@ -217,21 +234,13 @@ func listen(l net.Listener, addr string) (net.Listener, error) {
 	return net.Listen("tcp", addr)
 }
 
-// readiness is what /readyz requires of the cache.
+// readiness is what /readyz requires: the cache and its schema, a recent successful sync when
+// the pull syncer runs, a connected mailbox when the watcher runs (the ops area's checks).
 func (a *app) readiness() []portal.ReadinessCheck {
-	return []portal.ReadinessCheck{
-		{Name: "cache", Check: func(ctx context.Context) error { return a.store.ReadDB().PingContext(ctx) }},
-		{Name: "schema", Check: func(ctx context.Context) error {
-			v, err := a.store.SchemaVersion(ctx)
-			if err != nil {
-				return err
-			}
-			if latest := sqlite.LatestSchema(); v != latest {
-				return fmt.Errorf("cache schema is at version %d, this binary expects %d", v, latest)
-			}
-			return nil
-		}},
-	}
+	return opsReadinessChecks(a.store, a.reg, opsReadiness{
+		PullEnabled: a.cfg.MIS.Enabled, MaxSyncAge: a.cfg.Ops.ReadyMaxSyncAge,
+		MailboxEnabled: a.mailboxOn, Now: a.now,
+	})
 }
 
 // addWorkers adds the background loops the configuration enables. The mailbox watcher and
