@@ -243,10 +243,13 @@ func (a *app) readiness() []portal.ReadinessCheck {
 	})
 }
 
-// addWorkers adds the background loops the configuration enables. The mailbox watcher and
-// eligibility sweep are wired here as their areas land.
+// addWorkers adds the background loops the configuration enables: the SQL Server pull loop,
+// the support mailbox watcher and the email outbox.
 func (a *app) addWorkers(ctx context.Context) error {
 	if err := a.addPuller(ctx); err != nil {
+		return err
+	}
+	if err := a.addMailbox(); err != nil {
 		return err
 	}
 	return a.addOutbox()
