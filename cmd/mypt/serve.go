@@ -244,12 +244,15 @@ func (a *app) readiness() []portal.ReadinessCheck {
 }
 
 // addWorkers adds the background loops the configuration enables: the SQL Server pull loop,
-// the support mailbox watcher and the email outbox.
+// the support mailbox watcher, the eligibility sweep and the email outbox.
 func (a *app) addWorkers(ctx context.Context) error {
 	if err := a.addPuller(ctx); err != nil {
 		return err
 	}
 	if err := a.addMailbox(); err != nil {
+		return err
+	}
+	if err := a.addEligibility(); err != nil {
 		return err
 	}
 	return a.addOutbox()
