@@ -112,8 +112,14 @@ func (a *auditWriter) close(ctx context.Context) error {
 type pageCache struct {
 	mu    sync.Mutex
 	max   int
-	items map[pageKey][]byte
+	items map[pageKey]cachedPage
 	order []pageKey
+}
+
+// cachedPage is a rendered fragment and the year it shows.
+type cachedPage struct {
+	body []byte
+	year int
 }
 
 type pageKey struct {
@@ -127,12 +133,12 @@ func newPageCache(max int) *pageCache {
 	if max < 0 {
 		max = 0
 	}
-	return &pageCache{max: max, items: map[pageKey][]byte{}}
+	return &pageCache{max: max, items: map[pageKey]cachedPage{}}
 }
 
-func (c *pageCache) get(k pageKey) ([]byte, bool) {
+func (c *pageCache) get(k pageKey) (cachedPage, bool) {
 	if c.max == 0 {
-		return nil, false
+		return cachedPage{}, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -140,7 +146,7 @@ func (c *pageCache) get(k pageKey) ([]byte, bool) {
 	return b, ok
 }
 
-func (c *pageCache) put(k pageKey, b []byte) {
+func (c *pageCache) put(k pageKey, b cachedPage) {
 	if c.max == 0 {
 		return
 	}

@@ -49,7 +49,7 @@ type Auth interface {
 	RecordLoginFailure(ctx context.Context, accountID int64, maxAttempts int) (mypt.LoginFailure, error)
 	RecordLoginSuccess(ctx context.Context, accountID int64) error
 	CreateSession(ctx context.Context, accountID int64, clientAddr string) (string, mypt.Session, error)
-	Session(ctx context.Context, id string) (mypt.Session, error)
+	SessionAccount(ctx context.Context, id string) (mypt.Session, mypt.Account, error)
 	TouchSession(ctx context.Context, idHash []byte, at time.Time) error
 	DeleteSession(ctx context.Context, idHash []byte) error
 	WriteAudit(ctx context.Context, entries ...mypt.AuditEntry) error
@@ -87,6 +87,10 @@ type Options struct {
 	Push      http.Handler        // POST /mis/v1/batches
 	SyncNow   http.Handler        // POST /mis/v1/sync
 
+	// Accounts configures the account pages (request, verify, consent, reset) and the staff
+	// site (portal/account*.go, portal/admin*.go).
+	Accounts AccountsOptions
+
 	// AuditFlushInterval bounds how long a view's audit record may wait to be written
 	// together with others (default 200ms). Close writes whatever is pending.
 	AuditFlushInterval time.Duration
@@ -111,6 +115,7 @@ type Server struct {
 	audit    *auditWriter
 	pages    *pageCache
 	sites    map[string]string
+	acct     *accountsSite // nil: account pages and staff site answer 404
 }
 
 // New builds the server: parses every template (failing if one is missing), registers the
@@ -171,6 +176,9 @@ func New(opts Options) (*Server, error) {
 		s.sites[site.Code] = site.Name
 	}
 	if s.dummy, err = HashPassword("not a password: unknown emails verify against this", s.argon); err != nil {
+		return nil, err
+	}
+	if s.acct, err = newAccountsSite(s, opts.Accounts); err != nil {
 		return nil, err
 	}
 	s.metrics = NewHTTPMetrics(opts.Registerer)
@@ -264,7 +272,7 @@ func (s *Server) routesInternal() *httprouter.Router {
 	h("POST", "/mis/v1/sync", s.optional(s.opts.SyncNow))
 
 	// Staff site: portal/admin*.go.
-	h("GET", "/admin/", http.HandlerFunc(s.handleAdminHome))
+	s.adminRoutes(func(method, path string, fn http.HandlerFunc) { h(method, path, fn) })
 	return r
 }
 

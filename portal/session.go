@@ -75,7 +75,7 @@ func (s *Server) loadSession(w http.ResponseWriter, r *http.Request) (*requestSe
 	if err != nil || c.Value == "" || len(c.Value) > 100 {
 		return nil, nil
 	}
-	sess, err := s.store.Session(r.Context(), c.Value)
+	sess, acct, err := s.store.SessionAccount(r.Context(), c.Value)
 	if errors.Is(err, mypt.ErrNotFound) {
 		http.SetCookie(w, s.cookie(s.sessionCookieName(), "", -1))
 		return nil, nil
@@ -90,13 +90,6 @@ func (s *Server) loadSession(w http.ResponseWriter, r *http.Request) (*requestSe
 		}
 		http.SetCookie(w, s.cookie(s.sessionCookieName(), "", -1))
 		return nil, nil
-	}
-	acct, err := s.store.Account(r.Context(), sess.AccountID)
-	if errors.Is(err, mypt.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
 	}
 	if acct.Locked() {
 		// A lock ends every session at once, not at the next sign-in.

@@ -232,6 +232,8 @@ func (e *Eligibility) detail(l mypt.LinkCheck, why mypt.Ineligibility, today myp
 		return fmt.Sprintf("contact %q (or a contact with the account's email) is barred from portal access", l.ContactID)
 	case mypt.StudentNotInMIS:
 		return "the MIS no longer has the student"
+	case mypt.ContactNotInMIS:
+		return fmt.Sprintf("the MIS no longer has contact %q, on whom the link was approved", l.ContactID)
 	}
 	return why.Describe()
 }

@@ -46,7 +46,7 @@ func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSp
 // AccountByEmail returns the account whose email is email, compared case-insensitively.
 // It returns ErrNotFound if there is none.
 func (s *Store) AccountByEmail(ctx context.Context, email string) (mypt.Account, error) {
-	a, err := scanAccount(s.read.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM account WHERE email = ?`,
+	a, err := scanAccount(s.queryRow(ctx, `SELECT `+accountColumns+` FROM account WHERE email = ?`,
 		NormalizeEmail(email)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, fmt.Errorf("sqlite: account by email: %w", mypt.ErrNotFound)
@@ -59,7 +59,7 @@ func (s *Store) AccountByEmail(ctx context.Context, email string) (mypt.Account,
 
 // Account returns the account with id; ErrNotFound if there is none.
 func (s *Store) Account(ctx context.Context, id int64) (mypt.Account, error) {
-	a, err := scanAccount(s.read.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM account WHERE account_id = ?`, id))
+	a, err := scanAccount(s.queryRow(ctx, `SELECT `+accountColumns+` FROM account WHERE account_id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, fmt.Errorf("sqlite: account %d: %w", id, mypt.ErrNotFound)
 	}
@@ -129,7 +129,7 @@ func (s *Store) LinkStudent(ctx context.Context, l mypt.StudentLink) error {
 
 // LinkedStudents returns every link of the account (any status), by student id.
 func (s *Store) LinkedStudents(ctx context.Context, accountID int64) ([]mypt.StudentLink, error) {
-	return queryAll(ctx, s.read, "linked students", `SELECT account_id, student_id, contact_id, relationship, status,
+	return queryAll(ctx, s, "linked students", `SELECT account_id, student_id, contact_id, relationship, status,
 		approved_at, approved_by FROM account_student WHERE account_id = ? ORDER BY student_id`,
 		func(r scanner) (mypt.StudentLink, error) {
 			var l mypt.StudentLink
@@ -258,7 +258,7 @@ func (s *Store) CreateSession(ctx context.Context, accountID int64, clientAddr s
 func (s *Store) Session(ctx context.Context, id string) (mypt.Session, error) {
 	var sess mypt.Session
 	var created, seen string
-	err := s.read.QueryRowContext(ctx, `SELECT id_hash, account_id, csrf_token, created_at, last_seen_at, client_addr
+	err := s.queryRow(ctx, `SELECT id_hash, account_id, csrf_token, created_at, last_seen_at, client_addr
 		FROM session WHERE id_hash = ?`, HashSessionID(id)).Scan(&sess.IDHash, &sess.AccountID, &sess.CSRFToken,
 		&created, &seen, &sess.ClientAddr)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -273,6 +273,37 @@ func (s *Store) Session(ctx context.Context, id string) (mypt.Session, error) {
 	sess.LastSeenAt, err = ParseTime(seen)
 	return sess, err
 }
+
+// SessionAccount returns the session whose cookie id is id together with its account, in one
+// query (the portal asks on every request); ErrNotFound if there is no such session.
+func (s *Store) SessionAccount(ctx context.Context, id string) (mypt.Session, mypt.Account, error) {
+	var sess mypt.Session
+	var created, seen string
+	row := s.queryRow(ctx, `SELECT s.id_hash, s.account_id, s.csrf_token, s.created_at, s.last_seen_at, s.client_addr,
+		a.account_id, a.email, a.first_name, a.last_name, a.password_hash, a.failed_attempts, a.locked_at,
+		a.lock_reason, a.created_at, a.last_login_at, a.password_changed_at
+		FROM session s JOIN account a ON a.account_id = s.account_id WHERE s.id_hash = ?`, HashSessionID(id))
+	acct, err := scanAccount(prefixScanner{row, []any{&sess.IDHash, &sess.AccountID, &sess.CSRFToken, &created, &seen, &sess.ClientAddr}})
+	if errors.Is(err, sql.ErrNoRows) {
+		return sess, acct, fmt.Errorf("sqlite: session: %w", mypt.ErrNotFound)
+	}
+	if err != nil {
+		return sess, acct, fmt.Errorf("sqlite: read session: %w", err)
+	}
+	if sess.CreatedAt, err = ParseTime(created); err != nil {
+		return sess, acct, err
+	}
+	sess.LastSeenAt, err = ParseTime(seen)
+	return sess, acct, err
+}
+
+// prefixScanner scans leading columns into prefix and the rest into what Scan is given.
+type prefixScanner struct {
+	r      scanner
+	prefix []any
+}
+
+func (p prefixScanner) Scan(dest ...any) error { return p.r.Scan(append(p.prefix, dest...)...) }
 
 // TouchSession records activity on the session (for the idle timeout).
 func (s *Store) TouchSession(ctx context.Context, idHash []byte, at time.Time) error {
@@ -362,7 +393,7 @@ func (s *Store) WriteAudit(ctx context.Context, entries ...mypt.AuditEntry) erro
 
 // AuditEntries returns audit entries at or after since, oldest first, at most limit of them.
 func (s *Store) AuditEntries(ctx context.Context, since time.Time, limit int) ([]mypt.AuditEntry, error) {
-	return queryAll(ctx, s.read, "audit log", `SELECT at, actor, action, student_id, page, detail, client_addr
+	return queryAll(ctx, s, "audit log", `SELECT at, actor, action, student_id, page, detail, client_addr
 		FROM audit_log WHERE at >= ? ORDER BY at, audit_id LIMIT ?`,
 		func(r scanner) (mypt.AuditEntry, error) {
 			var e mypt.AuditEntry
