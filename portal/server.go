@@ -52,6 +52,8 @@ type Auth interface {
 	SessionAccount(ctx context.Context, id string) (mypt.Session, mypt.Account, error)
 	TouchSession(ctx context.Context, idHash []byte, at time.Time) error
 	DeleteSession(ctx context.Context, idHash []byte) error
+	DeleteExpiredSessions(ctx context.Context, idleBefore, createdBefore time.Time) (int64, error)
+	SetPasswordHash(ctx context.Context, accountID int64, hash string) error
 	WriteAudit(ctx context.Context, entries ...mypt.AuditEntry) error
 }
 
@@ -195,6 +197,33 @@ func New(opts Options) (*Server, error) {
 	}))
 	s.audit = newAuditWriter(opts.Store, opts.Logger, opts.AuditFlushInterval)
 	return s, nil
+}
+
+// Run removes expired sessions every few minutes until ctx ends (expiry is also checked on
+// every request; this keeps the table small). It returns nil when ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		s.sweepSessions(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) sweepSessions(ctx context.Context) {
+	now := s.now()
+	n, err := s.store.DeleteExpiredSessions(ctx, now.Add(-s.cfg.SessionIdleTimeout), now.Add(-s.cfg.SessionMaxAge))
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("portal: delete expired sessions", "err", err)
+		return
+	}
+	if n > 0 {
+		s.log.Info("portal: deleted expired sessions", "count", n)
+	}
 }
 
 // Close writes pending audit records and stops the audit writer. It waits at most until ctx ends.

@@ -353,6 +353,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
+	if NeedsRehash(acct.PasswordHash, s.argon) {
+		// The configured cost changed: store the same password at the new cost.
+		if h, err := HashPassword(password, s.argon); err == nil {
+			if err := s.store.SetPasswordHash(ctx, acct.ID, h); err != nil {
+				s.log.Error("portal: re-hash password", "err", err)
+			}
+		}
+	}
 	// A new session id at every sign-in: any session the browser had (or was given) ends.
 	if c, err := r.Cookie(s.sessionCookieName()); err == nil && c.Value != "" {
 		sum := sha256.Sum256([]byte(c.Value))

@@ -190,6 +190,12 @@ func (s *Store) RecordLoginSuccess(ctx context.Context, accountID int64) error {
 	return nil
 }
 
+// SetPasswordHash replaces the stored hash of the same password (a re-hash at a new cost after
+// a successful sign-in). It is not a password change: sessions and password_changed_at stay.
+func (s *Store) SetPasswordHash(ctx context.Context, accountID int64, hash string) error {
+	return s.execOne(ctx, "set password hash", `UPDATE account SET password_hash = ? WHERE account_id = ?`, hash, accountID)
+}
+
 // Lock locks the account now with reason (staff action); a locked account stays locked.
 func (s *Store) Lock(ctx context.Context, accountID int64, reason string) error {
 	return s.execOne(ctx, "lock account", `UPDATE account SET locked_at = COALESCE(locked_at, ?), lock_reason = ?

@@ -28,7 +28,7 @@ func scanTime(ns sql.NullString) (time.Time, error) {
 	return ParseTime(ns.String)
 }
 
-func scanBoolPtr(n sql.NullInt64) *bool {
+func scanNullBool(n sql.NullInt64) *bool {
 	if !n.Valid {
 		return nil
 	}
@@ -422,8 +422,8 @@ func (s *Store) FurtherDetail(ctx context.Context, studentID string) (mypt.Furth
 	if err != nil {
 		return f, fmt.Errorf("sqlite: read further details: %w", err)
 	}
-	f.ConsentForVisits, f.ConsentForPhotographs = scanBoolPtr(v), scanBoolPtr(p)
-	f.ConsentForMedicalTreatment, f.ConsentForSharingWithEmployers = scanBoolPtr(m), scanBoolPtr(e)
+	f.ConsentForVisits, f.ConsentForPhotographs = scanNullBool(v), scanNullBool(p)
+	f.ConsentForMedicalTreatment, f.ConsentForSharingWithEmployers = scanNullBool(m), scanNullBool(e)
 	return f, nil
 }
 
