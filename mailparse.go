@@ -279,25 +279,37 @@ func plausibleUKPhone(s string) bool {
 }
 
 // nameWord is one word of a person's name: letters (any script), with apostrophes (' and ’)
-// and hyphens inside, as in "O’Neill-Smith" and "D'Arcy".
-const nameWord = `\p{Lu}[\p{L}\p{M}]*(?:['’\-][\p{L}\p{M}]+)*`
+// and hyphens inside, as in "O’Neill-Smith" and "D'Arcy"; or an initial ("M.").
+const nameWord = `(?:\p{Lu}[\p{L}\p{M}]*(?:['’\-][\p{L}\p{M}]+)*|\p{Lu}\.)`
 
-var (
-	reNameIntro = regexp.MustCompile(`(?i:my name is|name\s*:|i am|i'm|this is)\s+(?:(?i:mrs|mr|ms|miss|dr)\.?\s+)?(` + nameWord + `(?:[ \t]+` + nameWord + `){0,3})`)
-	reSignOff   = regexp.MustCompile(`(?i)^(?:many thanks|thanks|thank you|kind regards|best regards|warm regards|regards|best wishes|best|cheers|yours sincerely|yours faithfully|sincerely|thx)[\s,.!]*$`)
-	reNameLine  = regexp.MustCompile(`^(?:(?i:mrs|mr|ms|miss|dr)\.?\s+)?(` + nameWord + `(?:[ \t]+` + nameWord + `){0,3})\s*$`)
-	reNotName   = regexp.MustCompile(`(?i)^(student|id|phone|tel|mobile|please|unlock|account|sent|from|hi|hello|dear)\b`)
+const (
+	nameTitle   = `(?:(?i:mrs|mr|ms|miss|dr)\.?\s+)?`
+	nameFull    = `(` + nameWord + `(?:[ \t]+` + nameWord + `){0,3})`
+	nameSignOff = `(?:many thanks|thanks|thank you|kind regards|best regards|warm regards|regards|best wishes|best|cheers|yours sincerely|yours faithfully|sincerely|thx)`
 )
 
-// FindName returns the sender's name as typed: after "My name is", "Name:", "I am", or on the
-// line after a sign-off ("Thanks," / "Kind regards"). Empty if none is found.
+var (
+	reNameIntro   = regexp.MustCompile(`(?i:my name is|name\s*:|i am|i'm|this is)\s+` + nameTitle + nameFull)
+	reSignOff     = regexp.MustCompile(`(?i)^` + nameSignOff + `[\s,.!]*$`)
+	reSignOffLine = regexp.MustCompile(`(?i:` + nameSignOff + `)[,.!]*[ \t]+` + nameTitle + nameFull + `(?:[\s,.]|$)`)
+	reNameLine    = regexp.MustCompile(`^` + nameTitle + nameFull + `\s*$`)
+	reNotName     = regexp.MustCompile(`(?i)^(student|id|phone|tel|mobile|please|unlock|account|sent|from|hi|hello|dear|support|parent|portal|the|for|team)\b`)
+)
+
+// FindName returns the sender's name as typed: after "My name is", "Name:", "I am", after a
+// sign-off on the same line ("Thanks, Mary Jones"), or on the line after a sign-off ("Kind
+// regards,"). Empty if none is found.
 func FindName(text string) string {
 	if m := reNameIntro.FindStringSubmatch(text); m != nil && !reNotName.MatchString(m[1]) {
-		return m[1]
+		return strings.TrimSpace(m[1])
 	}
 	lines := strings.Split(text, "\n")
 	for i, l := range lines {
-		if !reSignOff.MatchString(strings.TrimSpace(l)) {
+		l = strings.TrimSpace(l)
+		if m := reSignOffLine.FindStringSubmatch(l); m != nil && !reNotName.MatchString(m[1]) {
+			return strings.TrimSpace(m[1])
+		}
+		if !reSignOff.MatchString(l) {
 			continue
 		}
 		for j := i + 1; j < len(lines) && j <= i+2; j++ {
@@ -306,7 +318,7 @@ func FindName(text string) string {
 				continue
 			}
 			if m := reNameLine.FindStringSubmatch(c); m != nil && !reNotName.MatchString(m[1]) {
-				return m[1]
+				return strings.TrimSpace(m[1])
 			}
 			break
 		}

@@ -101,6 +101,9 @@ func TestFindName(t *testing.T) {
 		{"name colon", "Name: D'Arcy Jones\nID 12345678", "D'Arcy Jones"},
 		{"sign off", "please unlock 12345678\n\nKind regards,\nJosé García\n07700 900123", "José García"},
 		{"thanks", "unlock please\nThanks\n\nMrs Ann Lee", "Ann Lee"},
+		{"inline sign-off", "Student ID: 12345678. Thanks, Mary Jones 07700900123", "Mary Jones"},
+		{"initial", "Locked out!!! student 12345678\nRegards\nMrs M. Jones", "M. Jones"},
+		{"thanks for is not a name", "Thanks for your help\nThank you Support Team", ""},
 		{"none", "unlock please", ""},
 	}
 	for _, tc := range tests {

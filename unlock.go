@@ -68,14 +68,14 @@ func CheckAuthResults(headers []string, authservID, fromDomain string, allowSPFD
 				if i := strings.LastIndexByte(d, '@'); i >= 0 {
 					d = d[i+1:]
 				}
-				if r.result == "pass" && aligned(d, fromDomain) {
+				if r.result == "pass" && domainAligned(d, fromDomain) {
 					spfAligned = true
 				}
 			case "dkim":
-				if v.DKIM == "" || r.result == "pass" && aligned(r.props["header.d"], fromDomain) {
+				if v.DKIM == "" || r.result == "pass" && domainAligned(r.props["header.d"], fromDomain) {
 					v.DKIM = r.result
 				}
-				if r.result == "pass" && aligned(r.props["header.d"], fromDomain) {
+				if r.result == "pass" && domainAligned(r.props["header.d"], fromDomain) {
 					dkimAligned = true
 				}
 			}
@@ -90,23 +90,23 @@ func CheckAuthResults(headers []string, authservID, fromDomain string, allowSPFD
 		case allowSPFDKIM:
 			v.Reason = "neither dmarc=pass nor SPF and DKIM pass aligned with From"
 		default:
-			v.Reason = "dmarc=" + orNone(v.DMARC)
+			v.Reason = "dmarc=" + resultOrNone(v.DMARC)
 		}
 		return v
 	}
 	return v
 }
 
-func orNone(s string) string {
+func resultOrNone(s string) string {
 	if s == "" {
 		return "none"
 	}
 	return s
 }
 
-// aligned is relaxed alignment without a public-suffix list: equal, or one domain is a subdomain
+// domainAligned is relaxed alignment without a public-suffix list: equal, or one domain is a subdomain
 // of the other.
-func aligned(d, from string) bool {
+func domainAligned(d, from string) bool {
 	d = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(d), "."))
 	if d == "" || from == "" {
 		return false
@@ -162,11 +162,11 @@ func parseAuthResults(h string) (id string, results []authResult, ok bool) {
 		if i := strings.IndexByte(m, '/'); i >= 0 {
 			m = m[:i] // method version
 		}
-		r := authResult{method: m, result: strings.ToLower(unquote(res)), props: map[string]string{}}
+		r := authResult{method: m, result: strings.ToLower(arUnquote(res)), props: map[string]string{}}
 		for _, t := range toks[1:] {
 			k, val, found := strings.Cut(t, "=")
 			if found {
-				r.props[strings.ToLower(k)] = unquote(val)
+				r.props[strings.ToLower(k)] = arUnquote(val)
 			}
 		}
 		results = append(results, r)
@@ -174,7 +174,7 @@ func parseAuthResults(h string) (id string, results []authResult, ok bool) {
 	return id, results, true
 }
 
-func unquote(s string) string {
+func arUnquote(s string) string {
 	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
 		return strings.ReplaceAll(s[1:len(s)-1], `\"`, `"`)
 	}
