@@ -25,7 +25,8 @@ type DemoTDS struct {
 	Server *mssqltest.Server
 	Source *mssql.Source
 	Puller *syncer.Puller
-	DSN    string // printed for the curious: connect sqlcmd or any SQL Server client to it
+	Addr   string // host:port of the TDS server, safe to print (`mis <addr>` in the demo's output)
+	DSN    string // includes the demo login's password: never log it
 }
 
 // startDemoTDS loads rows into a fresh mssqltest server (contract views, TLS on, a demo SQL
@@ -62,6 +63,7 @@ func startDemoTDS(ctx context.Context, dir string, rows []mypt.Row, store *sqlit
 	mis := config.DefaultMIS()
 	mis.PollInterval = 30 * time.Second
 	d.DSN = srv.DSN() // encrypt=true, the demo server's certificate trusted by file
+	d.Addr = srv.Addr()
 	src, err := openMISSource(ctx, mis, d.DSN, logger)
 	if err != nil {
 		return fail(err)
