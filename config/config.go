@@ -31,4 +31,6 @@ type Config struct {
 	Mail MailConfig `yaml:"mail"`
 	// Mailbox configures the support mailbox watcher.
 	Mailbox MailboxConfig `yaml:"mailbox"`
+	// Ops configures readiness and metrics.
+	Ops OpsConfig `yaml:"ops"`
 }

@@ -19,7 +19,8 @@ const EnvPrefix = "MYPT_"
 
 // Environment variables that start with EnvPrefix but are not configuration keys.
 var reservedEnv = []string{
-	"MYPT_CONFIG", // the config file's path, read by the command line
+	"MYPT_CONFIG",  // the config file's path, read by the command line
+	"MYPT_MIS_DSN", // a whole SQL Server URL replacing the mis section's (tests, `mypt sync`)
 }
 
 // reservedEnvPrefixes are left alone too (tests' own settings, e.g. MYPT_TEST_MSSQL_DSN).

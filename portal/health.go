@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,10 +55,13 @@ type CheckResult struct {
 // ReadyzHandler runs every check concurrently, each bounded by CheckTimeout,
 // and answers 200 when all pass or 503 when any fails, with a ReadyzResponse
 // naming each check and the failed ones. No checks means ready. A check that
-// panics counts as failed.
+// panics counts as failed. A check still running from an earlier request (a
+// dependency that ignores its context) is not started again but reported as
+// failed, so a hung dependency costs one goroutine, not one per probe.
 func ReadyzHandler(checks []ReadinessCheck) http.Handler {
+	busy := make([]atomic.Bool, len(checks))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		resp := RunReadiness(r.Context(), checks)
+		resp := runReadiness(r.Context(), checks, busy)
 		code := http.StatusOK
 		if resp.Status != "ready" {
 			code = http.StatusServiceUnavailable
@@ -68,13 +73,17 @@ func ReadyzHandler(checks []ReadinessCheck) http.Handler {
 // RunReadiness runs checks as ReadyzHandler does and returns the result; the
 // CLI and tests use it without HTTP.
 func RunReadiness(ctx context.Context, checks []ReadinessCheck) ReadyzResponse {
+	return runReadiness(ctx, checks, make([]atomic.Bool, len(checks)))
+}
+
+func runReadiness(ctx context.Context, checks []ReadinessCheck, busy []atomic.Bool) ReadyzResponse {
 	results := make([]CheckResult, len(checks))
 	var wg sync.WaitGroup
 	for i, c := range checks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = runCheck(ctx, c)
+			results[i] = runCheck(ctx, c, &busy[i])
 		}()
 	}
 	wg.Wait()
@@ -88,14 +97,18 @@ func RunReadiness(ctx context.Context, checks []ReadinessCheck) ReadyzResponse {
 	return resp
 }
 
-func runCheck(ctx context.Context, c ReadinessCheck) CheckResult {
+func runCheck(ctx context.Context, c ReadinessCheck, busy *atomic.Bool) CheckResult {
 	if c.Check == nil {
 		return CheckResult{Name: c.Name, Error: "no check function"}
+	}
+	if !busy.CompareAndSwap(false, true) {
+		return CheckResult{Name: c.Name, Error: "the previous run of this check has not returned yet"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
+		defer busy.Store(false)
 		defer func() {
 			if p := recover(); p != nil {
 				done <- fmt.Errorf("check panicked: %v", p)
@@ -141,25 +154,9 @@ func MaxAgeCheck(name string, maxAge time.Duration, now func() time.Time, last f
 // time; a metric with no series at all is an error.
 func OldestGaugeTimestamp(g prometheus.Gatherer, metric string) func(ctx context.Context) (time.Time, error) {
 	return func(ctx context.Context) (time.Time, error) {
-		families, err := g.Gather()
-		if err != nil && len(families) == 0 {
-			return time.Time{}, fmt.Errorf("gather %s: %w", metric, err)
-		}
-		oldest, found := math.Inf(1), false
-		for _, mf := range families {
-			if mf.GetName() != metric {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				if m.GetGauge() == nil {
-					continue
-				}
-				found = true
-				oldest = math.Min(oldest, m.GetGauge().GetValue())
-			}
-		}
-		if !found {
-			return time.Time{}, fmt.Errorf("no %s series: is the component enabled?", metric)
+		oldest, err := MinGaugeValue(g, metric)
+		if err != nil {
+			return time.Time{}, err
 		}
 		if oldest <= 0 {
 			return time.Time{}, nil
@@ -167,6 +164,48 @@ func OldestGaugeTimestamp(g prometheus.Gatherer, metric string) func(ctx context
 		sec, frac := math.Modf(oldest)
 		return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
 	}
+}
+
+// GaugeCheck is a ReadinessCheck that fails unless every series of the
+// gauge metric in g is at least min, e.g. mypt_mailbox_connected >= 1. A
+// metric with no series fails too (the component is not running).
+func GaugeCheck(name string, g prometheus.Gatherer, metric string, min float64, failure string) ReadinessCheck {
+	return ReadinessCheck{Name: name, Check: func(ctx context.Context) error {
+		v, err := MinGaugeValue(g, metric)
+		if err != nil {
+			return err
+		}
+		if v < min {
+			return errors.New(failure)
+		}
+		return nil
+	}}
+}
+
+// MinGaugeValue gathers g and returns the smallest value among the series of
+// the gauge metric. It is an error when the metric has no series.
+func MinGaugeValue(g prometheus.Gatherer, metric string) (float64, error) {
+	families, err := g.Gather()
+	if err != nil && len(families) == 0 {
+		return 0, fmt.Errorf("gather %s: %w", metric, err)
+	}
+	lowest, found := math.Inf(1), false
+	for _, mf := range families {
+		if mf.GetName() != metric {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetGauge() == nil {
+				continue
+			}
+			found = true
+			lowest = math.Min(lowest, m.GetGauge().GetValue())
+		}
+	}
+	if !found {
+		return 0, fmt.Errorf("no %s series: is the component enabled?", metric)
+	}
+	return lowest, nil
 }
 
 // writeHealthJSON renders v into a buffer first so an encoding error cannot leave a

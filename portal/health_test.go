@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,9 +86,17 @@ func TestReadyzHungCheckFailsWhenContextEnds(t *testing.T) {
 	hung := ReadinessCheck{"mailbox", func(context.Context) error { <-release; return nil }} // ignores ctx
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	code, resp := getReadyz(t, ReadyzHandler([]ReadinessCheck{hung}), ctx)
+	var calls atomic.Int32
+	counted := ReadinessCheck{hung.Name, func(ctx context.Context) error { calls.Add(1); return hung.Check(ctx) }}
+	h := ReadyzHandler([]ReadinessCheck{counted})
+	code, resp := getReadyz(t, h, ctx)
 	if code != 503 || !reflect.DeepEqual(resp.Failed, []string{"mailbox"}) {
 		t.Fatalf("hung check: %d %+v", code, resp)
+	}
+	// A second probe while the first run still hangs does not start another.
+	code, resp = getReadyz(t, h, context.Background())
+	if code != 503 || !strings.Contains(resp.Checks[0].Error, "previous run") || calls.Load() != 1 {
+		t.Fatalf("second probe: %d %+v, calls=%d", code, resp, calls.Load())
 	}
 }
 
@@ -174,5 +183,23 @@ func TestReadyzFollowsSyncAge(t *testing.T) {
 	succeed() // MIS back
 	if code, resp := getReadyz(t, h, context.Background()); code != 200 {
 		t.Fatalf("recovered: %d %+v", code, resp)
+	}
+}
+
+func TestGaugeCheck(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	chk := GaugeCheck("mailbox", reg, "mypt_mailbox_connected", 1, "not connected to the support mailbox")
+	if err := chk.Check(context.Background()); err == nil || !strings.Contains(err.Error(), "no mypt_mailbox_connected") {
+		t.Fatalf("no gauge: %v", err)
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "mypt_mailbox_connected", Help: "h"})
+	reg.MustRegister(g)
+	if err := chk.Check(context.Background()); err == nil || err.Error() != "not connected to the support mailbox" {
+		t.Fatalf("disconnected: %v", err)
+	}
+	g.Set(1)
+	if err := chk.Check(context.Background()); err != nil {
+		t.Fatalf("connected: %v", err)
 	}
 }

@@ -20,7 +20,7 @@ func TestSizeCollectorCountsDatabaseAndWAL(t *testing.T) {
 		t.Fatal("missing cache file: want a gather error")
 	}
 
-	db := openTestDB(t, path)
+	db := openRawCache(t, path)
 	ctx := context.Background()
 	if _, err := db.ExecContext(ctx, `CREATE TABLE blob (b BLOB)`); err != nil {
 		t.Fatal(err)
@@ -28,8 +28,8 @@ func TestSizeCollectorCountsDatabaseAndWAL(t *testing.T) {
 	if _, err := db.ExecContext(ctx, `INSERT INTO blob VALUES (randomblob(200000))`); err != nil {
 		t.Fatal(err)
 	}
-	want := fileSize(t, path) + fileSize(t, path+"-wal")
-	if fileSize(t, path+"-wal") == 0 {
+	want := sizeOfFile(t, path) + sizeOfFile(t, path+"-wal")
+	if sizeOfFile(t, path+"-wal") == 0 {
 		t.Fatal("test set-up: expected a non-empty WAL while the connection is open")
 	}
 	if got := testutil.ToFloat64(NewSizeCollector(path)); got != float64(want) {
@@ -40,7 +40,7 @@ func TestSizeCollectorCountsDatabaseAndWAL(t *testing.T) {
 	}
 }
 
-func fileSize(t *testing.T, path string) int64 {
+func sizeOfFile(t *testing.T, path string) int64 {
 	t.Helper()
 	fi, err := os.Stat(path)
 	if os.IsNotExist(err) {
@@ -52,9 +52,9 @@ func fileSize(t *testing.T, path string) int64 {
 	return fi.Size()
 }
 
-// openTestDB opens a WAL-mode cache file the way the store does (pragmas on
+// openRawCache opens a WAL-mode cache file the way the store does (pragmas on
 // every pooled connection through the DSN).
-func openTestDB(t testing.TB, path string) *sql.DB {
+func openRawCache(t testing.TB, path string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate")
 	if err != nil {

@@ -164,6 +164,11 @@ func freshDemoDir(dir string) error {
 	if err := os.MkdirAll(filepath.Join(dir, "mail"), 0o750); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
+	lock, err := sqlite.AcquireLock(filepath.Join(dir, "mypt.db"))
+	if err != nil {
+		return fmt.Errorf("demo: %w (is another demo running on %s?)", err, dir)
+	}
+	defer lock.Release()
 	for _, name := range []string{"mypt.db", "mypt.db-wal", "mypt.db-shm"} {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("demo: remove old cache: %w", err)

@@ -178,7 +178,7 @@ func TestBackupAndMigrate(t *testing.T) {
 	}
 	dest := filepath.Join(t.TempDir(), "backup.db")
 	out, errOut, err = runCmd(t, "backup", dest, "--config", cfgFile)
-	if err != nil || !strings.Contains(out, "backed up") {
+	if err != nil || !strings.Contains(out, "written to") {
 		t.Fatalf("backup: %v %s %s", err, out, errOut)
 	}
 	if _, _, err := runCmd(t, "backup", dest, "--config", cfgFile); err == nil {

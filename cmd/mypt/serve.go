@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"mypt"
+	"mypt/adapters/mail"
 	"mypt/adapters/sqlite"
 	"mypt/config"
 	"mypt/portal"
@@ -61,7 +62,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	path := configPath(*cfgFile)
+	if isWindowsService() {
+		// Started by the Windows Service Control Manager: run under it, logging to the event log.
+		return runServiceCommand(ctx, []string{"run"}, stdout, func(ctx context.Context) error {
+			w, err := serviceLogWriter()
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			return serve(ctx, configPath(*cfgFile), w)
+		})
+	}
+	return serve(ctx, configPath(*cfgFile), stderr)
+}
+
+// serve loads the configuration at path and runs mypt until ctx ends, logging to logw.
+func serve(ctx context.Context, path string, logw io.Writer) error {
 	if path == "" {
 		return errors.New("serve: no configuration: pass --config FILE or set MYPT_CONFIG (try `mypt demo` for a configuration-free run)")
 	}
@@ -69,7 +85,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	logger, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	logger, err := newLogger(logw, cfg.Log.Format, cfg.Log.Level)
 	if err != nil {
 		return err
 	}
@@ -103,8 +119,12 @@ type app struct {
 	public   net.Listener // nil when the public listener is disabled
 	internal net.Listener
 	servers  []*http.Server
-	push     http.Handler // POST /mis/v1/batches; nil until the push area is wired
-	workers  []worker
+	push     http.Handler // POST /mis/v1/batches
+	mailer   *mail.Sender // nil when no mail transport is configured
+	syncNow  http.Handler // POST /mis/v1/sync; nil when the pull syncer is off
+	// mailboxOn says the mailbox watcher runs (so /readyz checks it is connected).
+	mailboxOn bool
+	workers   []worker
 	// steps are run in reverse order by shutdown (LIFO): the last thing started stops first.
 	steps []step
 }
@@ -142,6 +162,15 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 		}
 	}()
 
+	// The daemon lock tells offline operations (restore) that the cache is in use.
+	if err := os.MkdirAll(cfg.Data.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	lock, err := sqlite.AcquireLock(cachePath(cfg))
+	if err != nil {
+		return nil, err
+	}
+	a.onShutdown("release cache lock", func(context.Context) error { return lock.Release() })
 	store, err := sqlite.Open(ctx, cachePath(cfg), storeOptions(cfg, o.Now))
 	if err != nil {
 		return nil, err
@@ -158,6 +187,9 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("attendance.unmarked: %w", err)
 	}
+	if err := a.addWorkers(ctx); err != nil {
+		return nil, err
+	}
 	push := o.Push
 	if push == nil {
 		if push, err = newPushHandler(a); err != nil {
@@ -173,17 +205,13 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 		Store: store, Logger: a.log, Registerer: a.reg, Now: o.Now,
 		College: cfg.College, Portal: cfg.Portal, Eligibility: cfg.Eligibility.Policy(),
 		Bands: bands, Unmarked: unmarked, HSTS: hsts, TrustProxyHeaders: cfg.Public.TrustProxyHeaders,
-		Gatherer: a.reg, Readiness: a.readiness(), Push: push,
+		Gatherer: a.reg, Readiness: a.readiness(), Push: push, SyncNow: a.syncNow,
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.portal = srv
 	a.onShutdown("flush audit log", srv.Close)
-
-	if err := a.addWorkers(); err != nil {
-		return nil, err
-	}
 
 	a.public, err = listen(o.Public, cfg.Public.Addr)
 	if err != nil {
@@ -206,26 +234,29 @@ func listen(l net.Listener, addr string) (net.Listener, error) {
 	return net.Listen("tcp", addr)
 }
 
-// readiness is what /readyz requires of the cache.
+// readiness is what /readyz requires: the cache and its schema, a recent successful sync when
+// the pull syncer runs, a connected mailbox when the watcher runs (the ops area's checks).
 func (a *app) readiness() []portal.ReadinessCheck {
-	return []portal.ReadinessCheck{
-		{Name: "cache", Check: func(ctx context.Context) error { return a.store.ReadDB().PingContext(ctx) }},
-		{Name: "schema", Check: func(ctx context.Context) error {
-			v, err := a.store.SchemaVersion(ctx)
-			if err != nil {
-				return err
-			}
-			if latest := sqlite.LatestSchema(); v != latest {
-				return fmt.Errorf("cache schema is at version %d, this binary expects %d", v, latest)
-			}
-			return nil
-		}},
-	}
+	return opsReadinessChecks(a.store, a.reg, opsReadiness{
+		PullEnabled: a.cfg.MIS.Enabled, MaxSyncAge: a.cfg.Ops.ReadyMaxSyncAge,
+		MailboxEnabled: a.mailboxOn, Now: a.now,
+	})
 }
 
-// addWorkers adds the background loops the configuration enables. The pull syncer, mailbox
-// watcher, outbox and eligibility sweep are wired here as their areas land.
-func (a *app) addWorkers() error { return nil }
+// addWorkers adds the background loops the configuration enables: the SQL Server pull loop,
+// the support mailbox watcher, the eligibility sweep and the email outbox.
+func (a *app) addWorkers(ctx context.Context) error {
+	if err := a.addPuller(ctx); err != nil {
+		return err
+	}
+	if err := a.addMailbox(); err != nil {
+		return err
+	}
+	if err := a.addEligibility(); err != nil {
+		return err
+	}
+	return a.addOutbox()
+}
 
 // httpServer builds an http.Server with timeouts that a slow or hostile client cannot abuse.
 func (a *app) httpServer(name string, h http.Handler, readTimeout time.Duration) *http.Server {

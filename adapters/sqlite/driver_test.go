@@ -1,3 +1,0 @@
-package sqlite
-
-import _ "modernc.org/sqlite" // the driver, until the store's Open lands here
