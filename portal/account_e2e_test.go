@@ -839,7 +839,7 @@ func TestStaffSiteListsFileSinkEmails(t *testing.T) {
 		Portal:  config.PortalConfig{InsecureCookies: true, Argon2: config.Argon2Config{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}},
 		Accounts: portal.AccountsOptions{MailFiles: mailFilesFunc(func(int) ([]portal.MailFile, error) {
 			return []portal.MailFile{{Name: "mypt.1.ab_example.eml", To: "Siobhán <s@example.org>", Subject: "Confirm your email address",
-				Date: e.clock.Now(), Text: "Open " + baseURL + "/verify-email?token=abc"}}, nil
+				Date: e.clock.Now(), Text: "Open the link:\n\n" + baseURL + "/verify-email?token=abc\n\nThanks"}}, nil
 		})},
 	})
 	if err != nil {
@@ -855,7 +855,7 @@ func TestStaffSiteListsFileSinkEmails(t *testing.T) {
 		t.Fatalf("mail list %d:\n%s", code, list)
 	}
 	code, msg := staff.get("/admin/mail/mypt.1.ab_example.eml")
-	if code != http.StatusOK || !strings.Contains(msg, baseURL+"/verify-email?token=abc") {
+	if code != http.StatusOK || !strings.Contains(msg, `<a href="`+baseURL+`/verify-email?token=abc">`) {
 		t.Fatalf("mail %d:\n%s", code, msg)
 	}
 	if code, _ := staff.get("/admin/mail/nope.eml"); code != http.StatusNotFound {

@@ -707,6 +707,31 @@ type adminMailView struct {
 	adminBase
 	Files []mailRow
 	Mail  mailRow
+	Paras []mailPara
+}
+
+// mailPara is one paragraph of an email's text; a paragraph that is a single link to the
+// portal is shown as a link, so a demo user can follow it.
+type mailPara struct {
+	Lines []string
+	Link  string
+}
+
+func (s *Server) mailParas(text string) []mailPara {
+	base := strings.TrimRight(s.opts.College.PublicBaseURL, "/")
+	var out []mailPara
+	for _, p := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n\n") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if base != "" && strings.HasPrefix(p, base+"/") && !strings.ContainsAny(p, " \n\t") {
+			out = append(out, mailPara{Link: p})
+			continue
+		}
+		out = append(out, mailPara{Lines: strings.Split(p, "\n")})
+	}
+	return out
 }
 
 func (s *Server) handleAdminMail(w http.ResponseWriter, r *http.Request) {
@@ -744,7 +769,8 @@ func (s *Server) handleAdminMailMessage(w http.ResponseWriter, r *http.Request) 
 		if !s.auditNow(w, r, s.staffAudit(r, "view_email", "", "mail", name)) {
 			return
 		}
-		v := &adminMailView{adminBase: s.adminBase(r, "Email: "+f.Subject, "mail"), Mail: mailRow{MailFile: f, When: s.showTime(f.Date)}}
+		v := &adminMailView{adminBase: s.adminBase(r, "Email: "+f.Subject, "mail"), Mail: mailRow{MailFile: f, When: s.showTime(f.Date)},
+			Paras: s.mailParas(f.Text)}
 		s.render(w, r, http.StatusOK, "admin_mail_message", v)
 		return
 	}
