@@ -24,6 +24,8 @@ type AccountsStore interface {
 	NotifyLockedAccounts(ctx context.Context, compose func(a mypt.Account) (mypt.OutboxMessage, error)) (int, error)
 	// PurgeRetention removes what the retention policy no longer keeps.
 	PurgeRetention(ctx context.Context, now time.Time, p mypt.RetentionPolicy) (mypt.PurgeCounts, error)
+	// ExpireConsentRequests rejects requests whose student consent link expired unanswered.
+	ExpireConsentRequests(ctx context.Context, compose func(q mypt.StoredAccountRequest) (mypt.OutboxMessage, error)) (int, error)
 	// CountAccounts feeds the account gauges.
 	CountAccounts(ctx context.Context) (mypt.AccountCounts, error)
 }
@@ -56,7 +58,7 @@ type Eligibility struct {
 
 // SweepResult says what one sweep did.
 type SweepResult struct {
-	Checked, Ended, LockNotices int
+	Checked, Ended, LockNotices, ConsentExpired int
 	Purged                      mypt.PurgeCounts
 }
 
@@ -193,6 +195,13 @@ func (e *Eligibility) Sweep(ctx context.Context) (SweepResult, error) {
 		return e.opts.Mail.Compose(mypt.EmailLocked, "locked", mypt.EmailData{ToEmail: a.Email, ToName: joinName(a.FirstName, a.LastName)})
 	})
 	res.LockNotices = n
+	if err != nil {
+		errs = append(errs, err)
+	}
+	res.ConsentExpired, err = e.opts.Store.ExpireConsentRequests(ctx, func(q mypt.StoredAccountRequest) (mypt.OutboxMessage, error) {
+		return e.opts.Mail.Compose(mypt.EmailRejected, fmt.Sprintf("request:%d:rejected", q.ID),
+			mypt.EmailData{ToEmail: q.Email, ToName: joinName(q.ParentFirstName, q.ParentLastName)})
+	})
 	if err != nil {
 		errs = append(errs, err)
 	}
