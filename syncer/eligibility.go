@@ -59,7 +59,7 @@ type Eligibility struct {
 // SweepResult says what one sweep did.
 type SweepResult struct {
 	Checked, Ended, LockNotices, ConsentExpired int
-	Purged                      mypt.PurgeCounts
+	Purged                                      mypt.PurgeCounts
 }
 
 // NewEligibility builds the sweep and registers mypt_accounts{state} and
