@@ -2,8 +2,6 @@ module mypt
 
 go 1.26.0
 
-require modernc.org/sqlite v1.62.0
-
 require (
 	codeberg.org/go-pdf/fpdf v0.12.0
 	golang.org/x/text v0.44.0
@@ -11,6 +9,8 @@ require (
 )
 
 require (
+	github.com/emersion/go-imap v1.2.1
+	github.com/emersion/go-message v0.18.2
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
 	github.com/emersion/go-smtp v0.26.0
 	github.com/hashicorp/go-cleanhttp v0.5.2
@@ -23,6 +23,7 @@ require (
 	golang.org/x/crypto v0.59.0
 	golang.org/x/sync v0.25.0
 	golang.org/x/time v0.16.0
+	modernc.org/sqlite v1.62.0
 )
 
 require (
