@@ -74,6 +74,10 @@ func (s *Server) studentPage(page string, h studentHandler) http.HandlerFunc {
 		w.Header().Set("Cache-Control", "no-store")
 		sr := &studentRequest{sess: sess, access: a, nav: &StudentNav{ID: a.Student.StudentID,
 			Name: displayName(a.Student), College: s.siteName(a.Student.College), Current: page}}
+		if err := s.renderNav(sr.nav, a.Version); err != nil {
+			s.renderError(w, r, err)
+			return
+		}
 		detail, err := h(w, r, sr)
 		if err != nil {
 			s.renderError(w, r, err)
