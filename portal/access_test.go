@@ -20,6 +20,7 @@ var studentRoutes = []string{"", "/attendance", "/attendance?year=2018", "/atten
 // data; the rest are the same 404 page byte for byte, or a redirect to sign-in. The audit log
 // records exactly what was shown.
 func TestAccessRule(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	c := h.signedIn(parentEmail, parentPass)
 	ref := h.get(c, "/students/00000000/attendance")
@@ -128,6 +129,7 @@ func TestAccessRule(t *testing.T) {
 }
 
 func TestSessionLifetimes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	c := h.signedIn(parentEmail, parentPass)
 	page := "/students/" + seedStudent + "/details"
@@ -145,6 +147,7 @@ func TestSessionLifetimes(t *testing.T) {
 }
 
 func TestLinkEndedOrLockedHidesAtOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	c := h.signedIn(parentEmail, parentPass)
 	page := "/students/" + seedStudent + "/attendance"
@@ -168,6 +171,7 @@ func TestLinkEndedOrLockedHidesAtOnce(t *testing.T) {
 }
 
 func TestSignOutEndsSession(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	c := h.signedIn(parentEmail, parentPass)
 	old := h.sessionCookie(c)

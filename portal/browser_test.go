@@ -51,6 +51,7 @@ type axeViolation struct {
 // TestBrowser drives headless Chromium through a parent's visit: sign in, home, attendance,
 // the PDF, a letter, sign out and the back button; axe-core checks every page type.
 func TestBrowser(t *testing.T) {
+	t.Parallel()
 	exe := chromiumPath(t)
 	axe := axeSource(t)
 	h := newHarness(t, func(o *Options) { o.Portal.InsecureCookies = true })
