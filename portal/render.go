@@ -191,12 +191,12 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 	status := http.StatusInternalServerError
 	var mbe *http.MaxBytesError
 	switch {
+	case errors.As(err, &mbe):
+		status = http.StatusRequestEntityTooLarge
 	case errors.Is(err, mypt.ErrNotFound):
 		status = http.StatusNotFound
 	case errors.Is(err, mypt.ErrInvalid), errors.Is(err, errBadRequest):
 		status = http.StatusBadRequest
-	case errors.As(err, &mbe):
-		status = http.StatusRequestEntityTooLarge
 	case errors.Is(err, errForbidden):
 		status = http.StatusForbidden
 	case errors.Is(err, errUnavailable):
