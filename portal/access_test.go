@@ -45,6 +45,10 @@ func TestAccessRule(t *testing.T) {
 			if r.StatusCode != http.StatusOK {
 				t.Fatalf("status %d", r.StatusCode)
 			}
+			if strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") &&
+				!strings.Contains(r.body, `<a class="brand" href="/">Croydon and Coulsdon Colleges <span>`) {
+				t.Error("the layout does not show the organisation's name (a view model field shadows Base?)")
+			}
 			if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
 				t.Errorf("Cache-Control %q", cc)
 			}

@@ -197,7 +197,7 @@ type detailsView struct {
 	LegalName    string
 	Preferred    string
 	DateOfBirth  string
-	College      string
+	Site         string // the student's own college
 	CollegeEmail string
 	Status       string
 	Enrolments   []enrolmentRow
@@ -215,7 +215,7 @@ func (s *Server) handleDetails(w http.ResponseWriter, r *http.Request, sr *stude
 		return "", err
 	}
 	v := &detailsView{StudentID: st.StudentID, LegalName: st.LegalFirstNames + " " + st.LegalLastName,
-		Preferred: st.PreferredName, DateOfBirth: st.DateOfBirth.UK(), College: s.siteName(st.College),
+		Preferred: st.PreferredName, DateOfBirth: st.DateOfBirth.UK(), Site: s.siteName(st.College),
 		CollegeEmail: st.CollegeEmail, Status: studentStatus(st)}
 	byEnrolment := map[string][]mypt.Tutor{}
 	for _, t := range tutors {
