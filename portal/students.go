@@ -507,9 +507,6 @@ func (s *Server) handleTargets(w http.ResponseWriter, r *http.Request, sr *stude
 		if t.EnrolmentID != "" {
 			row.Course = courses[t.EnrolmentID].Course.Title
 		}
-		if row.SetBy == "" && t.CreatedByStudent {
-			row.SetBy = "the student"
-		}
 		v.Targets = append(v.Targets, row)
 	}
 	v.Title = "SMART targets"
