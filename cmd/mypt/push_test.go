@@ -1,5 +1,3 @@
-//go:build pushclient
-
 package main
 
 import (
