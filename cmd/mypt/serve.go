@@ -206,12 +206,14 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 		College: cfg.College, Portal: cfg.Portal, Eligibility: cfg.Eligibility.Policy(),
 		Bands: bands, Unmarked: unmarked, HSTS: hsts, TrustProxyHeaders: cfg.Public.TrustProxyHeaders,
 		Gatherer: a.reg, Readiness: a.readiness(), Push: push, SyncNow: a.syncNow,
+		Accounts: portal.AccountsOptions{Config: cfg.Accounts, MailFiles: a.staffMailFiles()},
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.portal = srv
 	a.onShutdown("flush audit log", srv.Close)
+	a.workers = append(a.workers, worker{name: "session sweeper", run: srv.Run})
 
 	a.public, err = listen(o.Public, cfg.Public.Addr)
 	if err != nil {
