@@ -145,6 +145,13 @@ func TestDemo(t *testing.T) {
 			}
 		}
 	})
+	t.Run("staff signs in to the internal site", func(t *testing.T) {
+		staff := strings.Fields(lines[len(lines)-2])
+		page := signIn(t, newClient(t), internalURL, "/admin/login", "/admin/", staff[1], staff[2])
+		if !strings.Contains(page, "Sign out") && !strings.Contains(page, "sign out") {
+			t.Errorf("staff home does not look signed in:\n%.2000s", page)
+		}
+	})
 	t.Run("public listener never serves the internal site", func(t *testing.T) {
 		for _, path := range []string{"/metrics", "/mis/v1/batches", "/admin/"} {
 			resp, err := http.Get(publicURL + path)
@@ -183,16 +190,22 @@ func get(t *testing.T, c *http.Client, u string) string {
 
 var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 
-// login signs in through the form and returns the home page it lands on.
+// login signs in through the parents' form and returns the home page it lands on.
 func login(t *testing.T, c *http.Client, base, email, password string) string {
 	t.Helper()
-	form := get(t, c, base+"/login")
+	return signIn(t, c, base, "/login", "/", email, password)
+}
+
+// signIn posts the sign-in form at base+path and checks it lands on base+landing.
+func signIn(t *testing.T, c *http.Client, base, path, landing, email, password string) string {
+	t.Helper()
+	form := get(t, c, base+path)
 	m := csrfRE.FindStringSubmatch(form)
 	if m == nil {
 		t.Fatalf("no csrf_token on the login page:\n%s", form)
 	}
-	vals := url.Values{"email": {email}, "password": {password}, "csrf_token": {m[1]}, "next": {"/"}}
-	req, _ := http.NewRequest(http.MethodPost, base+"/login", strings.NewReader(vals.Encode()))
+	vals := url.Values{"email": {email}, "password": {password}, "csrf_token": {m[1]}, "next": {landing}}
+	req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(vals.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", base)
 	resp, err := c.Do(req)
@@ -201,7 +214,7 @@ func login(t *testing.T, c *http.Client, base, email, password string) string {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" {
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != landing {
 		t.Fatalf("sign-in ended at %s with %s:\n%s", resp.Request.URL, resp.Status, b)
 	}
 	return string(b)
