@@ -21,6 +21,10 @@ import (
 // startDemo runs the demo in-process on 127.0.0.1:0 with a small college and returns the
 // printed lines and the two base URLs. The demo stops when the test ends.
 func startDemo(t *testing.T, students int) (lines []string, publicURL, internalURL string) {
+	return startDemoVia(t, students, "push")
+}
+
+func startDemoVia(t *testing.T, students int, mis string) (lines []string, publicURL, internalURL string) {
 	t.Helper()
 	pub, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -36,7 +40,7 @@ func startDemo(t *testing.T, students int) (lines []string, publicURL, internalU
 	go func() {
 		err := demo(ctx, demoOptions{
 			Data: t.TempDir(), Students: students, Seed: 1, InsecureCookies: true,
-			AsOf: mypt.NewDate(2026, time.December, 3), BatchRows: 500, Public: pub, Internal: in,
+			AsOf: mypt.NewDate(2026, time.December, 3), BatchRows: 500, Public: pub, Internal: in, MIS: mis,
 		}, pw, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
 		pw.CloseWithError(io.EOF)
 		done <- err
@@ -164,6 +168,27 @@ func TestDemo(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestDemoTDS runs the demo with the college pulled from the in-process SQL Server TDS server.
+func TestDemoTDS(t *testing.T) {
+	lines, publicURL, internalURL := startDemoVia(t, 10, "tds")
+	if !strings.HasPrefix(lines[len(lines)-2], "mis 127.0.0.1:") {
+		t.Errorf("no mis line before the push line: %q", lines)
+	}
+	f := strings.Fields(lines[0])
+	home := login(t, newClient(t), publicURL, f[1], f[2])
+	if !strings.Contains(home, "Siobhán O’Neill-Smith") {
+		t.Errorf("home page does not list the seed-table student")
+	}
+	resp, err := http.Post(internalURL+"/mis/v1/sync", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Errorf("POST /mis/v1/sync = %s", resp.Status)
+	}
 }
 
 func newClient(t *testing.T) *http.Client {

@@ -106,6 +106,8 @@ type appOptions struct {
 	Public, Internal net.Listener
 	// Push answers POST /mis/v1/batches; when nil, newPushHandler builds it from the config.
 	Push http.Handler
+	// SyncNow answers POST /mis/v1/sync when the pull syncer is not configured (the demo's).
+	SyncNow http.Handler
 }
 
 // app is one running mypt: the cache, the portal, both listeners and the background workers.
@@ -189,6 +191,9 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 	}
 	if err := a.addWorkers(ctx); err != nil {
 		return nil, err
+	}
+	if a.syncNow == nil && o.SyncNow != nil {
+		a.syncNow = o.SyncNow
 	}
 	push := o.Push
 	if push == nil {
