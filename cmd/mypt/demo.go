@@ -132,9 +132,7 @@ func demo(ctx context.Context, o demoOptions, stdout io.Writer, logger *slog.Log
 	syncNow := &laterHandler{}
 	a, err := newApp(ctx, appOptions{Config: cfg, Logger: logger, Public: public, Internal: internal, SyncNow: syncNow})
 	if err != nil {
-		public.Close()
-		internal.Close()
-		return err
+		return err // newApp closed the listeners
 	}
 	runErr := make(chan error, 1)
 	runCtx, stopRun := context.WithCancel(ctx)

@@ -220,13 +220,23 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 	a.onShutdown("flush audit log", srv.Close)
 	a.workers = append(a.workers, worker{name: "session sweeper", run: srv.Run})
 
-	a.public, err = listen(o.Public, cfg.Public.Addr)
-	if err != nil {
+	// Listeners handed in are ours to close too, even if start-up fails before serving them.
+	for _, l := range []net.Listener{o.Public, o.Internal} {
+		if l != nil {
+			a.onShutdown("close listener", func(context.Context) error { l.Close(); return nil })
+		}
+	}
+	if a.public, err = listen(o.Public, cfg.Public.Addr); err != nil {
 		return nil, fmt.Errorf("public listener: %w", err)
 	}
-	a.internal, err = listen(o.Internal, cfg.Internal.Addr)
-	if err != nil {
+	if o.Public == nil && a.public != nil {
+		a.onShutdown("close listener", func(context.Context) error { a.public.Close(); return nil })
+	}
+	if a.internal, err = listen(o.Internal, cfg.Internal.Addr); err != nil {
 		return nil, fmt.Errorf("internal listener: %w", err)
+	}
+	if o.Internal == nil && a.internal != nil {
+		a.onShutdown("close listener", func(context.Context) error { a.internal.Close(); return nil })
 	}
 	return a, nil
 }
