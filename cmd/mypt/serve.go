@@ -165,6 +165,12 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 	}()
 
 	// The daemon lock tells offline operations (restore) that the cache is in use.
+	// Listeners handed in are ours to close too, even if start-up fails before serving them.
+	for _, l := range []net.Listener{o.Public, o.Internal} {
+		if l != nil {
+			a.onShutdown("close listener", func(context.Context) error { l.Close(); return nil })
+		}
+	}
 	if err := os.MkdirAll(cfg.Data.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -220,12 +226,6 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 	a.onShutdown("flush audit log", srv.Close)
 	a.workers = append(a.workers, worker{name: "session sweeper", run: srv.Run})
 
-	// Listeners handed in are ours to close too, even if start-up fails before serving them.
-	for _, l := range []net.Listener{o.Public, o.Internal} {
-		if l != nil {
-			a.onShutdown("close listener", func(context.Context) error { l.Close(); return nil })
-		}
-	}
 	if a.public, err = listen(o.Public, cfg.Public.Addr); err != nil {
 		return nil, fmt.Errorf("public listener: %w", err)
 	}
