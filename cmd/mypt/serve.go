@@ -164,13 +164,13 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 		}
 	}()
 
-	// The daemon lock tells offline operations (restore) that the cache is in use.
 	// Listeners handed in are ours to close too, even if start-up fails before serving them.
 	for _, l := range []net.Listener{o.Public, o.Internal} {
 		if l != nil {
 			a.onShutdown("close listener", func(context.Context) error { l.Close(); return nil })
 		}
 	}
+	// The daemon lock tells offline operations (restore) that the cache is in use.
 	if err := os.MkdirAll(cfg.Data.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
