@@ -41,6 +41,9 @@ type demoOptions struct {
 	// Public and Internal, when set, are used instead of listening on Addr and AdminAddr
 	// (tests pass 127.0.0.1:0 listeners).
 	Public, Internal net.Listener
+	// Now is the clock (time.Now when nil); tests fix it so eligibility never depends on the
+	// day they run.
+	Now func() time.Time
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -102,8 +105,11 @@ func demoConfig(o demoOptions, publicAddr, internalAddr string) config.Config {
 // demo runs the whole product on a synthetic college until ctx ends.
 func demo(ctx context.Context, o demoOptions, stdout io.Writer, logger *slog.Logger) error {
 	started := time.Now()
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	if o.AsOf.IsZero() {
-		o.AsOf = mypt.DateOf(time.Now().In(londonLocation()))
+		o.AsOf = mypt.DateOf(o.Now().In(londonLocation()))
 	}
 	if err := freshDemoDir(o.Data); err != nil {
 		return err
@@ -130,7 +136,7 @@ func demo(ctx context.Context, o demoOptions, stdout io.Writer, logger *slog.Log
 		return fmt.Errorf("demo: %w", err)
 	}
 	syncNow := &laterHandler{}
-	a, err := newApp(ctx, appOptions{Config: cfg, Logger: logger, Public: public, Internal: internal, SyncNow: syncNow})
+	a, err := newApp(ctx, appOptions{Config: cfg, Logger: logger, Now: o.Now, Public: public, Internal: internal, SyncNow: syncNow})
 	if err != nil {
 		return err // newApp closed the listeners
 	}

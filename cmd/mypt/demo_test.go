@@ -41,6 +41,7 @@ func startDemoVia(t *testing.T, students int, mis string) (lines []string, publi
 		err := demo(ctx, demoOptions{
 			Data: t.TempDir(), Students: students, Seed: 1, InsecureCookies: true,
 			AsOf: mypt.NewDate(2026, time.December, 3), BatchRows: 500, Public: pub, Internal: in, MIS: mis,
+			Now: func() time.Time { return time.Date(2026, time.December, 3, 16, 0, 0, 0, time.UTC) },
 		}, pw, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
 		pw.CloseWithError(io.EOF)
 		done <- err
