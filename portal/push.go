@@ -63,6 +63,9 @@ type pushHandler struct {
 // a batch id reused with other content, 413, 415, and 422 for a snapshot the guard refused.
 // Building it twice on one registerer reuses the metrics rather than panicking.
 func NewPushHandler(opts PushOptions) http.Handler {
+	if opts.Applier == nil {
+		panic("portal: NewPushHandler needs PushOptions.Applier") // a wiring mistake, found at start-up
+	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultPushMaxBodyBytes
 	}

@@ -120,6 +120,26 @@ func BenchmarkIngestMarks(b *testing.B) {
 		b.ReportMetric(ingestRate/bareRate, "ratio")
 		b.Logf("%d marks: ApplyBatch %.0f rows/s (%v), bare upsert loop %.0f rows/s (%v), ratio %.2f (goal ≥ 0.5)",
 			rows, ingestRate, ingestTime.Round(time.Millisecond), bareRate, bareTime.Round(time.Millisecond), ingestRate/bareRate)
+		// The nightly case: the same marks sent again (new batch ids), every row unchanged.
+		var again []mypt.Batch
+		for d := range min(days, 20) {
+			marks := benchDay(d)
+			recs := make([]mypt.Record, len(marks))
+			for i, m := range marks {
+				recs[i] = mypt.Record{Entity: mypt.EntityAttendanceMark, Op: mypt.OpUpsert, Key: m.MarkID, Row: m}
+			}
+			again = append(again, mypt.Batch{ID: fmt.Sprintf("again-%d", d), Source: "bench", Records: recs})
+		}
+		start := time.Now()
+		for _, batch := range again {
+			res, err := ingest.ApplyBatch(ctx, batch)
+			if err != nil || res.Unchanged != len(batch.Records) {
+				b.Fatalf("resend %s: %d unchanged, %v", batch.ID, res.Unchanged, err)
+			}
+		}
+		unchangedRate := float64(min(days, 20)*benchBatch) / time.Since(start).Seconds()
+		b.ReportMetric(unchangedRate, "unchanged_rows/s")
+		b.Logf("resending %d unchanged marks: %.0f rows/s", min(days, 20)*benchBatch, unchangedRate)
 		if n := queryInt(b, ingest.ReadDB(), `SELECT SUM(present + late + absent + authorised_absent + neutral + unmarked) FROM attendance_year WHERE enrolment_id = ''`); n != rows {
 			b.Fatalf("year rows count %d marks, want %d", n, rows)
 		}
