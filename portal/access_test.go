@@ -20,6 +20,7 @@ var studentRoutes = []string{"", "/attendance", "/attendance?year=2018", "/atten
 // data; the rest are the same 404 page byte for byte, or a redirect to sign-in. The audit log
 // records exactly what was shown.
 func TestAccessRule(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	c := h.signedIn(parentEmail, parentPass)
 	ref := h.get(c, "/students/00000000/attendance")
@@ -43,6 +44,10 @@ func TestAccessRule(t *testing.T) {
 			r := h.get(c, "/students/"+seedStudent+route)
 			if r.StatusCode != http.StatusOK {
 				t.Fatalf("status %d", r.StatusCode)
+			}
+			if strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") &&
+				!strings.Contains(r.body, `<a class="brand" href="/">Croydon and Coulsdon Colleges <span>`) {
+				t.Error("the layout does not show the organisation's name (a view model field shadows Base?)")
 			}
 			if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
 				t.Errorf("Cache-Control %q", cc)
@@ -128,6 +133,7 @@ func TestAccessRule(t *testing.T) {
 }
 
 func TestSessionLifetimes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	c := h.signedIn(parentEmail, parentPass)
 	page := "/students/" + seedStudent + "/details"
@@ -145,6 +151,7 @@ func TestSessionLifetimes(t *testing.T) {
 }
 
 func TestLinkEndedOrLockedHidesAtOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	c := h.signedIn(parentEmail, parentPass)
 	page := "/students/" + seedStudent + "/attendance"
@@ -168,6 +175,7 @@ func TestLinkEndedOrLockedHidesAtOnce(t *testing.T) {
 }
 
 func TestSignOutEndsSession(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	c := h.signedIn(parentEmail, parentPass)
 	old := h.sessionCookie(c)
@@ -195,5 +203,63 @@ func TestSignOutEndsSession(t *testing.T) {
 	c3 := h.signedIn(parentEmail, parentPass)
 	if r := h.do(c3, "POST", "/logout", map[string][]string{"csrf_token": {"wrong"}}); r.StatusCode != http.StatusForbidden {
 		t.Errorf("logout with a bad token: %d", r.StatusCode)
+	}
+}
+
+// A sync that changes a student's marks shows at once: the page cache is keyed by the
+// student's data version.
+func TestAttendanceCacheFollowsDataVersion(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c := h.signedIn(parentEmail, parentPass)
+	page := "/students/" + seedStudent + "/attendance?year=2018"
+	if r := h.get(c, page); !strings.Contains(r.body, "<dt>Attended</dt><dd>60</dd>") {
+		t.Fatal("seed totals not shown")
+	}
+	b := mypt.Batch{ID: "change-1", Source: "test", Mode: mypt.ModeDelta, Records: []mypt.Record{{
+		Entity: mypt.EntityAttendanceMark, Op: mypt.OpUpsert, Key: "AM0001",
+		Row: mypt.AttendanceMark{MarkID: "AM0001", StudentID: seedStudent, EnrolmentID: "E1",
+			SessionDate: ukDate("10/09/2018"), StartTime: "09:00", EndTime: "12:00", Mark: "O"}}}}
+	if _, err := h.store.ApplyBatch(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	r := h.get(c, page)
+	if !strings.Contains(r.body, "<dt>Attended</dt><dd>59</dd>") || !strings.Contains(r.body, `<th scope="row">10/09/2018</th><td><span class="mark absent"`) {
+		t.Errorf("the change is not shown:\n%s", r.body)
+	}
+}
+
+// The year selector offers every year with marks; ?year= picks one; without it the report
+// shows this academic year, or the newest year with marks.
+func TestYearSelector(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	loadRowsID(t, h, "older-year", mypt.AttendanceMark{MarkID: "OLD1", StudentID: seedStudent, EnrolmentID: "E1",
+		SessionDate: date("2017-10-02"), StartTime: "09:00", EndTime: "12:00", Mark: "/"})
+	c := h.signedIn(parentEmail, parentPass)
+	r := h.get(c, "/students/"+seedStudent+"/attendance")
+	if !strings.Contains(r.body, `<option value="2018" selected>2018/19</option>`) || !strings.Contains(r.body, `<option value="2017">2017/18</option>`) {
+		t.Errorf("default year or options wrong:\n%s", r.body)
+	}
+	r = h.get(c, "/students/"+seedStudent+"/attendance?year=2017")
+	if !strings.Contains(r.body, `<option value="2017" selected>2017/18</option>`) || !strings.Contains(r.body, "<dt>Total Marks</dt><dd>1</dd>") {
+		t.Errorf("2017/18 not shown")
+	}
+	if r := h.get(c, "/students/"+seedStudent+"/attendance?year=abc"); r.StatusCode != 404 {
+		t.Errorf("malformed year: %d", r.StatusCode)
+	}
+	if r := h.get(c, "/students/"+seedStudent+"/attendance?year=2016"); r.StatusCode != 200 || !strings.Contains(r.body, "No attendance has been recorded for 2016/17") {
+		t.Errorf("a year without marks: %d", r.StatusCode)
+	}
+}
+
+func loadRowsID(t *testing.T, h *harness, id string, rows ...mypt.Row) {
+	t.Helper()
+	b := mypt.Batch{ID: id, Source: "test", Mode: mypt.ModeDelta}
+	for _, r := range rows {
+		b.Records = append(b.Records, mypt.Record{Entity: r.EntityName(), Op: mypt.OpUpsert, Key: r.Key(), Row: r})
+	}
+	if _, err := h.store.ApplyBatch(context.Background(), b); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -118,8 +118,9 @@ type pageCache struct {
 
 // cachedPage is a rendered fragment and the year it shows.
 type cachedPage struct {
-	body []byte
-	year int
+	body  []byte
+	extra []byte
+	year  int
 }
 
 type pageKey struct {

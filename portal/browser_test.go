@@ -51,6 +51,7 @@ type axeViolation struct {
 // TestBrowser drives headless Chromium through a parent's visit: sign in, home, attendance,
 // the PDF, a letter, sign out and the back button; axe-core checks every page type.
 func TestBrowser(t *testing.T) {
+	t.Parallel()
 	exe := chromiumPath(t)
 	axe := axeSource(t)
 	h := newHarness(t, func(o *Options) { o.Portal.InsecureCookies = true })
@@ -84,8 +85,15 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
+	shots := os.Getenv("MYPT_SCREENSHOTS") // a directory: save a full-page PNG of each page checked
 	checkAxe := func(page string) {
 		t.Helper()
+		if shots != "" {
+			if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+				name := strings.NewReplacer("/", "_", " ", "_", "?", "_").Replace(page)
+				os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
+			}
+		}
 		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](axe+";true")); err != nil {
 			t.Fatalf("inject axe on %s: %v", page, err)
 		}
@@ -93,6 +101,10 @@ func TestBrowser(t *testing.T) {
 			`axe.run(document, {resultTypes: ["violations"]}).then(r => JSON.stringify(r.violations))`, chromedp.EvalAwaitPromise))
 		if err != nil {
 			t.Fatalf("axe on %s: %v", page, err)
+		}
+		// Readable on a 360 px phone: nothing but the tables' own scroll regions may be wider.
+		if w, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); err != nil || w > 360 {
+			t.Errorf("%s: page is %d px wide at a 360 px viewport (%v)", page, w, err)
 		}
 		var vs []axeViolation
 		if err := json.Unmarshal([]byte(out), &vs); err != nil {
@@ -118,6 +130,9 @@ func TestBrowser(t *testing.T) {
 		return s
 	}
 
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(360, 800)); err != nil {
+		t.Fatalf("phone viewport: %v", err)
+	}
 	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
 		Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: downloads}); err != nil {
 		t.Fatalf("allow downloads: %v", err)

@@ -67,6 +67,7 @@ func FuzzAttachment(f *testing.F) {
 
 // TestPDFPrintsAnyName: names outside Latin-1 print as written (the font is embedded).
 func TestPDFPrintsAnyName(t *testing.T) {
+	t.Parallel()
 	pdftotext, err := exec.LookPath("pdftotext")
 	if err != nil {
 		t.Fatal("pdftotext (poppler-utils) is not installed: run ./scripts/test")

@@ -40,6 +40,7 @@ var csrfValueRE = regexp.MustCompile(`(name="csrf_token" value=")[^"]+`)
 // TestAttendanceGolden renders the seed student's 2018/19 report and checks it against the
 // seed's table as data (every week, mark and percentage) and against the golden page.
 func TestAttendanceGolden(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	c := h.signedIn(parentEmail, parentPass)
 	r := h.get(c, "/students/"+seedStudent+"/attendance?year=2018")
@@ -82,6 +83,7 @@ func TestAttendanceGolden(t *testing.T) {
 
 // TestAttendancePDFGolden checks the PDF's text, extracted with pdftotext (poppler-utils).
 func TestAttendancePDFGolden(t *testing.T) {
+	t.Parallel()
 	pdftotext, err := exec.LookPath("pdftotext")
 	if err != nil {
 		t.Fatal("pdftotext (poppler-utils) is not installed: run ./scripts/test")

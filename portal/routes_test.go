@@ -9,6 +9,7 @@ import (
 
 // HR-1: building both listeners' complete route tables does not panic.
 func TestRouteTablesBuild(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.srv.routesPublic()
 	h.srv.routesInternal()
@@ -17,6 +18,7 @@ func TestRouteTablesBuild(t *testing.T) {
 
 // The public listener never serves the internal routes.
 func TestPublicListenerHidesInternalRoutes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	c := h.client()
 	for _, p := range []string{"/metrics", "/healthz", "/readyz", "/admin/", "/mis/v1/batches"} {
@@ -46,6 +48,7 @@ func TestPublicListenerHidesInternalRoutes(t *testing.T) {
 
 // HR-2: a method a route does not allow gets 405, an Allow header and our own page.
 func TestMethodNotAllowed(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	r := h.do(h.client(), "PUT", "/login", nil)
 	if r.StatusCode != http.StatusMethodNotAllowed {
@@ -65,6 +68,7 @@ func TestMethodNotAllowed(t *testing.T) {
 }
 
 func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	c := h.signedIn(parentEmail, parentPass)
 	r := h.get(c, "/students/"+seedStudent+"/attendance")
@@ -102,6 +106,7 @@ func TestSecurityHeaders(t *testing.T) {
 }
 
 func TestDocumentDownload(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	c := h.signedIn(parentEmail, parentPass)
 	list := h.get(c, "/students/"+seedStudent+"/documents")
@@ -135,6 +140,7 @@ func TestDocumentDownload(t *testing.T) {
 }
 
 func TestHelpPagesUseConfiguredAddresses(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	c := h.client()
 	for _, topic := range helpTopics {
@@ -155,6 +161,7 @@ func TestHelpPagesUseConfiguredAddresses(t *testing.T) {
 }
 
 func TestPasswordHash(t *testing.T) {
+	t.Parallel()
 	p := cheapArgon
 	hash, err := HashPassword("Siobhán’s pass 1", p)
 	if err != nil {
@@ -180,12 +187,14 @@ func TestPasswordHash(t *testing.T) {
 }
 
 func TestNewFailsWithoutStore(t *testing.T) {
+	t.Parallel()
 	if _, err := New(Options{}); err == nil {
 		t.Error("New without a store succeeded")
 	}
 }
 
 func TestTemplatesParse(t *testing.T) {
+	t.Parallel()
 	tm, err := loadTemplates()
 	if err != nil {
 		t.Fatal(err)

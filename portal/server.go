@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -236,6 +237,12 @@ func (s *Server) FlushAudit(ctx context.Context) error { return s.audit.flush(ct
 // protection around every route.
 func (s *Server) PublicHandler() http.Handler {
 	cop := http.NewCrossOriginProtection()
+	if u, err := url.Parse(s.opts.College.PublicBaseURL); err == nil && u.Scheme != "" && u.Host != "" {
+		// Behind a proxy that rewrites Host, the public address is still our own origin.
+		if err := cop.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
+			s.log.Warn("portal: college.public_base_url is not a usable origin", "err", err)
+		}
+	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, errForbidden)
 	}))

@@ -7,6 +7,7 @@ import (
 )
 
 func TestSmokeSignInAndPages(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	c := h.signedIn(parentEmail, parentPass)
 	for _, p := range []string{"/", "/students/" + seedStudent, "/students/" + seedStudent + "/attendance?year=2018",

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -173,6 +174,16 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// FormError classifies an error from ParseForm: a body over the limit (413) or a malformed
+// form (400), never a 500.
+func FormError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errBadRequest, err)
+}
+
 // safeNext keeps a post-sign-in redirect on this site.
 func safeNext(next string) string {
 	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
@@ -261,7 +272,7 @@ func itoa(n int) string {
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, errBadRequest)
+		s.renderError(w, r, FormError(err))
 		return
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
@@ -398,7 +409,7 @@ func actor(accountID int64) string { return "account:" + itoa(int(accountID)) }
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	r = s.withOptionalSession(w, r)
 	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, errBadRequest)
+		s.renderError(w, r, FormError(err))
 		return
 	}
 	sess := sessionFrom(r.Context())

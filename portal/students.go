@@ -74,6 +74,10 @@ func (s *Server) studentPage(page string, h studentHandler) http.HandlerFunc {
 		w.Header().Set("Cache-Control", "no-store")
 		sr := &studentRequest{sess: sess, access: a, nav: &StudentNav{ID: a.Student.StudentID,
 			Name: displayName(a.Student), College: s.siteName(a.Student.College), Current: page}}
+		if err := s.renderNav(sr.nav, a.Version); err != nil {
+			s.renderError(w, r, err)
+			return
+		}
 		detail, err := h(w, r, sr)
 		if err != nil {
 			s.renderError(w, r, err)
@@ -193,7 +197,7 @@ type detailsView struct {
 	LegalName    string
 	Preferred    string
 	DateOfBirth  string
-	College      string
+	Site         string // the student's own college
 	CollegeEmail string
 	Status       string
 	Enrolments   []enrolmentRow
@@ -211,7 +215,7 @@ func (s *Server) handleDetails(w http.ResponseWriter, r *http.Request, sr *stude
 		return "", err
 	}
 	v := &detailsView{StudentID: st.StudentID, LegalName: st.LegalFirstNames + " " + st.LegalLastName,
-		Preferred: st.PreferredName, DateOfBirth: st.DateOfBirth.UK(), College: s.siteName(st.College),
+		Preferred: st.PreferredName, DateOfBirth: st.DateOfBirth.UK(), Site: s.siteName(st.College),
 		CollegeEmail: st.CollegeEmail, Status: studentStatus(st)}
 	byEnrolment := map[string][]mypt.Tutor{}
 	for _, t := range tutors {
@@ -502,9 +506,6 @@ func (s *Server) handleTargets(w http.ResponseWriter, r *http.Request, sr *stude
 			Status: t.Status, Reviewed: t.ReviewedDate.UK(), ByStudent: t.CreatedByStudent}
 		if t.EnrolmentID != "" {
 			row.Course = courses[t.EnrolmentID].Course.Title
-		}
-		if row.SetBy == "" && t.CreatedByStudent {
-			row.SetBy = "the student"
 		}
 		v.Targets = append(v.Targets, row)
 	}
