@@ -839,7 +839,7 @@ func TestStaffSiteListsFileSinkEmails(t *testing.T) {
 		Portal:  config.PortalConfig{InsecureCookies: true, Argon2: config.Argon2Config{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}},
 		Accounts: portal.AccountsOptions{MailFiles: mailFilesFunc(func(int) ([]portal.MailFile, error) {
 			return []portal.MailFile{{Name: "mypt.1.ab_example.eml", To: "Siobhán <s@example.org>", Subject: "Confirm your email address",
-				Date: e.clock.Now(), Text: "Open " + baseURL + "/verify-email?token=abc"}}, nil
+				Date: e.clock.Now(), Text: "Open the link:\n\n" + baseURL + "/verify-email?token=abc\n\nThanks"}}, nil
 		})},
 	})
 	if err != nil {
@@ -855,7 +855,7 @@ func TestStaffSiteListsFileSinkEmails(t *testing.T) {
 		t.Fatalf("mail list %d:\n%s", code, list)
 	}
 	code, msg := staff.get("/admin/mail/mypt.1.ab_example.eml")
-	if code != http.StatusOK || !strings.Contains(msg, baseURL+"/verify-email?token=abc") {
+	if code != http.StatusOK || !strings.Contains(msg, `<a href="`+baseURL+`/verify-email?token=abc">`) {
 		t.Fatalf("mail %d:\n%s", code, msg)
 	}
 	if code, _ := staff.get("/admin/mail/nope.eml"); code != http.StatusNotFound {
@@ -882,5 +882,30 @@ func TestStaffSignInOverPlainHTTPWithSecureCookies(t *testing.T) {
 	staff := e.staff()
 	if code, body := staff.get("/admin/"); code != http.StatusOK || !strings.Contains(body, "Requests waiting for staff") {
 		t.Fatalf("staff home %d:\n%s", code, body)
+	}
+}
+
+func TestStaffMailboxReview(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, config.ApprovalAuto)
+	now := sqlite.FormatTime(e.clock.Now())
+	e.exec(`INSERT INTO mailbox_processed (message_key, folder, uidvalidity, uid, outcome, processed_at) VALUES ('mid:1@x', 'INBOX', 1, 1, 'review', ?)`, now)
+	e.exec(`INSERT INTO mailbox_review_item (message_key, received_at, from_address, from_name, subject, student_ids, reason, excerpt)
+		VALUES ('mid:1@x', ?, 'bjorn@example.org', 'Björn', 'Unlock my account – Seán', 'S100', 'no account for the sender', 'Please unlock <b>me</b>')`, now)
+	staff := e.staff()
+	code, page := staff.get("/admin/mailbox")
+	if code != http.StatusOK || !strings.Contains(page, "Unlock my account – Seán") || !strings.Contains(page, "Please unlock &lt;b&gt;me&lt;/b&gt;") {
+		t.Fatalf("review page %d:\n%s", code, page)
+	}
+	var id int64
+	e.store.ReadDB().QueryRow(`SELECT review_id FROM mailbox_review_item`).Scan(&id)
+	if code, _, _ := staff.post("/admin/mailbox", fmt.Sprintf("/admin/mailbox/%d/done", id), url.Values{}); code != http.StatusSeeOther {
+		t.Fatalf("done %d", code)
+	}
+	if _, page = staff.get("/admin/mailbox"); !strings.Contains(page, "Nothing to review") {
+		t.Fatalf("item still open:\n%s", page)
+	}
+	if _, page = staff.get("/admin/mailbox?status=done"); !strings.Contains(page, "by staff:") {
+		t.Fatalf("done list:\n%s", page)
 	}
 }

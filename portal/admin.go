@@ -37,6 +37,7 @@ func (s *Server) adminRoutes(h func(method, path string, fn http.HandlerFunc)) {
 	h("GET", "/admin/mail", s.staffPage(s.handleAdminMail))
 	h("GET", "/admin/mail/:name", s.staffPage(s.handleAdminMailMessage))
 	h("GET", "/admin/mailbox", s.staffPage(s.handleAdminMailbox))
+	h("POST", "/admin/mailbox/:id/done", s.staffPage(s.handleAdminMailboxResolve))
 	h("GET", "/admin/audit.csv", s.staffPage(s.handleAdminAuditCSV))
 }
 
@@ -706,6 +707,31 @@ type adminMailView struct {
 	adminBase
 	Files []mailRow
 	Mail  mailRow
+	Paras []mailPara
+}
+
+// mailPara is one paragraph of an email's text; a paragraph that is a single link to the
+// portal is shown as a link, so a demo user can follow it.
+type mailPara struct {
+	Lines []string
+	Link  string
+}
+
+func (s *Server) mailParas(text string) []mailPara {
+	base := strings.TrimRight(s.opts.College.PublicBaseURL, "/")
+	var out []mailPara
+	for _, p := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n\n") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if base != "" && strings.HasPrefix(p, base+"/") && !strings.ContainsAny(p, " \n\t") {
+			out = append(out, mailPara{Link: p})
+			continue
+		}
+		out = append(out, mailPara{Lines: strings.Split(p, "\n")})
+	}
+	return out
 }
 
 func (s *Server) handleAdminMail(w http.ResponseWriter, r *http.Request) {
@@ -743,20 +769,91 @@ func (s *Server) handleAdminMailMessage(w http.ResponseWriter, r *http.Request) 
 		if !s.auditNow(w, r, s.staffAudit(r, "view_email", "", "mail", name)) {
 			return
 		}
-		v := &adminMailView{adminBase: s.adminBase(r, "Email: "+f.Subject, "mail"), Mail: mailRow{MailFile: f, When: s.showTime(f.Date)}}
+		v := &adminMailView{adminBase: s.adminBase(r, "Email: "+f.Subject, "mail"), Mail: mailRow{MailFile: f, When: s.showTime(f.Date)},
+			Paras: s.mailParas(f.Text)}
 		s.render(w, r, http.StatusOK, "admin_mail_message", v)
 		return
 	}
 	s.handleNotFound(w, r)
 }
 
+// MailboxReview is the support mailbox's review queue (*sqlite.Store has it). When the account
+// store lacks it, /admin/mailbox says the watcher is not enabled.
+type MailboxReview interface {
+	MailReviewItems(ctx context.Context, status string, limit int) ([]mypt.MailReviewItem, error)
+	ResolveMailReviewItem(ctx context.Context, id int64, staff string) error
+}
+
+type reviewRow struct {
+	mypt.MailReviewItem
+	Received string
+	Resolved string
+}
+
+type adminMailboxView struct {
+	adminBase
+	Status string
+	Items  []reviewRow
+}
+
+func (s *Server) mailboxReview() MailboxReview {
+	mr, _ := s.acct.store.(MailboxReview)
+	return mr
+}
+
 func (s *Server) handleAdminMailbox(w http.ResponseWriter, r *http.Request) {
-	v := &messageView{Heading: "Mailbox review", Paragraphs: []string{
-		"Unlock requests from the support mailbox that could not be handled automatically are listed here once the mailbox watcher is enabled."}}
-	b := s.adminBase(r, "Mailbox review", "mailbox")
-	v.Base = b.Base
-	av := &adminMessageView{adminBase: b, Heading: v.Heading, Paragraphs: v.Paragraphs}
-	s.render(w, r, http.StatusOK, "admin_message", av)
+	mr := s.mailboxReview()
+	if mr == nil {
+		av := &adminMessageView{adminBase: s.adminBase(r, "Mailbox review", "mailbox"), Heading: "Mailbox review",
+			Paragraphs: []string{"Unlock requests from the support mailbox that could not be handled automatically are listed here once the mailbox watcher is enabled."}}
+		s.render(w, r, http.StatusOK, "admin_message", av)
+		return
+	}
+	status := r.URL.Query().Get("status")
+	switch status {
+	case "":
+		status = "open"
+	case "open", "done", "all":
+	default:
+		s.renderError(w, r, errBadRequest)
+		return
+	}
+	q := status
+	if q == "all" {
+		q = ""
+	}
+	items, err := mr.MailReviewItems(r.Context(), q, 200)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	v := &adminMailboxView{adminBase: s.adminBase(r, "Mailbox review", "mailbox"), Status: status}
+	for _, it := range items {
+		v.Items = append(v.Items, reviewRow{MailReviewItem: it, Received: s.showTime(it.ReceivedAt), Resolved: s.showTime(it.ResolvedAt)})
+	}
+	if !s.auditNow(w, r, s.staffAudit(r, "view_mailbox_review", "", "mailbox", status)) {
+		return
+	}
+	s.render(w, r, http.StatusOK, "admin_mailbox", v)
+}
+
+func (s *Server) handleAdminMailboxResolve(w http.ResponseWriter, r *http.Request) {
+	mr := s.mailboxReview()
+	if mr == nil {
+		s.handleNotFound(w, r)
+		return
+	}
+	id, err := requestID(r)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	ss := staffFrom(r.Context())
+	if err := mr.ResolveMailReviewItem(r.Context(), id, staffActor(ss.StaffID)); err != nil && !errors.Is(err, mypt.ErrNotFound) {
+		s.renderError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/mailbox", http.StatusSeeOther)
 }
 
 type adminMessageView struct {

@@ -765,6 +765,10 @@ func (s *Store) PurgeRetention(ctx context.Context, now time.Time, p mypt.Retent
 				days(p.NoChildrenDays)); err != nil {
 				return err
 			}
+			// The staff's record of why access ended goes with the account.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM access_ended WHERE account_id NOT IN (SELECT account_id FROM account)`); err != nil {
+				return err
+			}
 		}
 		return exec(&c.Tokens, `DELETE FROM one_time_token WHERE expires_at < ?`, days(1))
 	})

@@ -295,3 +295,38 @@ func TestStaffUsersAndSessions(t *testing.T) {
 		t.Fatalf("locked staff signed in: %v", err)
 	}
 }
+
+func TestVerifyTokenUsedOnceUnderRace(t *testing.T) {
+	t.Parallel()
+	s, _ := openOutboxStore(t)
+	ctx := context.Background()
+	var tok string
+	id, err := s.CreateAccountRequest(ctx, storedRequest("race@example.org", "S1"), time.Hour, composeVerify(&tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := s.DecideAccountRequest(ctx, id, &mypt.TokenUse{Purpose: mypt.TokenVerify, Raw: tok}, mypt.RequestDecision{
+				From: []mypt.RequestState{mypt.RequestUnverified}, To: mypt.RequestApproved, DecidedBy: "auto",
+				Emails: []mypt.OutboxMessage{email(fmt.Sprintf("approved:race:%d", i))}})
+			errs <- err
+		}()
+	}
+	ok := 0
+	for range n {
+		if err := <-errs; err == nil {
+			ok++
+		} else if !errors.Is(err, mypt.ErrNotFound) {
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d decisions succeeded, want exactly 1", ok)
+	}
+	if n, _ := s.CountPendingEmails(ctx); n != 2 { // the verification email and one approval
+		t.Fatalf("%d emails queued, want 2", n)
+	}
+}

@@ -8,19 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"mypt"
 	"mypt/adapters/mail"
 	"mypt/adapters/sqlite"
 	"mypt/config"
 	"mypt/portal"
-	"mypt/syncer"
 )
 
 // runStaff is `mypt staff add --email E [--name N] [--password-stdin] [--reset] [--config FILE]`:
@@ -137,30 +132,4 @@ func (f sinkFiles) List(limit int) ([]portal.MailFile, error) {
 		out[i] = portal.MailFile{Name: e.File, To: e.To, Subject: e.Subject, Date: e.Date, Text: e.Text}
 	}
 	return out, nil
-}
-
-// newEligibilitySweep builds the eligibility sweep (access ends at 19/25, on leaving or barring;
-// lock notices; retention; account gauges). Run it under the errgroup and call its Notify
-// after every sync pass and every applied push batch.
-func newEligibilitySweep(store *sqlite.Store, cfg config.Config, log *slog.Logger, reg prometheus.Registerer, now func() time.Time) (*syncer.Eligibility, error) {
-	ac := cfg.Accounts.WithDefaults()
-	return syncer.NewEligibility(syncer.EligibilityOptions{
-		Store: store, Logger: log, Registerer: reg, Now: now, Policy: cfg.Eligibility.Policy(),
-		Retention: mypt.RetentionPolicy{UnverifiedDays: ac.RetainUnverifiedDays, RejectedDays: ac.RetainRejectedDays,
-			NoChildrenDays: ac.RetainNoChildrenDays},
-		Mail: mypt.MailSettings{CollegeName: cfg.College.Name, PortalName: "Parent Portal", SupportEmail: cfg.College.SupportEmail,
-			AttendanceEmail: cfg.College.AttendanceEmail, PublicBaseURL: cfg.College.PublicBaseURL},
-		Interval: ac.SweepInterval,
-	})
-}
-
-// addEligibilityWorker adds the eligibility sweep to the app's workers and returns it, so the
-// caller can call its Notify after each sync pass and applied push batch.
-func (a *app) addEligibilityWorker() (*syncer.Eligibility, error) {
-	sweep, err := newEligibilitySweep(a.store, a.cfg, a.log, a.reg, a.now)
-	if err != nil {
-		return nil, err
-	}
-	a.workers = append(a.workers, worker{name: "eligibility sweep", run: sweep.Run})
-	return sweep, nil
 }

@@ -83,13 +83,6 @@ func TestAccountsWiringHelpers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	sweep, err := newEligibilitySweep(store, cfg, nil, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sweep.Sweep(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := portal.New(portal.Options{Store: store, College: cfg.College, Accounts: o}); err != nil {
 		t.Fatal(err)
 	}
