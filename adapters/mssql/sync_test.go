@@ -516,7 +516,7 @@ func TestRunLoopPollsAndTriggers(t *testing.T) {
 	go func() { done <- r.puller.Run(ctx) }()
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		for i := 0; i < 400; i++ {
+		for i := 0; i < 2400; i++ { // up to a minute on a loaded machine
 			if cond() {
 				return
 			}
