@@ -181,7 +181,11 @@ func demo(ctx context.Context, o demoOptions, stdout io.Writer, logger *slog.Log
 	lines, err := setup()
 	if err != nil {
 		stopRun()
-		return errors.Join(fmt.Errorf("demo: %w", err), <-runErr)
+		runErr := <-runErr
+		if ctx.Err() != nil {
+			return runErr // interrupted while loading: not a failure
+		}
+		return errors.Join(fmt.Errorf("demo: %w", err), runErr)
 	}
 	for _, l := range lines {
 		fmt.Fprintln(stdout, l)
