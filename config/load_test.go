@@ -363,3 +363,28 @@ func TestDefaultsOfAreaSectionsApplied(t *testing.T) {
 		t.Errorf("defaults plus the college are not valid: %v", err)
 	}
 }
+
+// TestPrintedConfigLoadsBack: what `mypt config check --print` writes is a valid file that
+// loads back to the same configuration (secrets aside, which print as <secret>).
+func TestPrintedConfigLoadsBack(t *testing.T) {
+	c := mustParse(t, threeLines)
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse("printed.yaml", b, nil)
+	if err != nil {
+		t.Fatalf("printed configuration does not load: %v\n%s", err, b)
+	}
+	if !reflect.DeepEqual(normalise(c), normalise(back)) {
+		t.Errorf("printed configuration loads differently:\n%s", b)
+		bb, _ := yaml.Marshal(back)
+		t.Logf("loaded back:\n%s", bb)
+	}
+}
+
+// normalise treats nil and empty slices and maps alike.
+func normalise(c Config) string {
+	b, _ := json.Marshal(c)
+	return strings.NewReplacer("null", "[]", "{}", "[]").Replace(string(b))
+}

@@ -23,7 +23,7 @@ func TestStoreBackupDuringSyncAndPageViews(t *testing.T) {
 	s := MustOpenAt(t, live, Options{})
 	mustApply(t, s, mypt.Batch{ID: "seed", Source: "push", Mode: mypt.ModeDelta, Records: upsert(everyEntity()...)})
 
-	const batches = 60
+	const batches = 24
 	syncErr := make(chan error, 1)
 	firstBatches := make(chan struct{})
 	go func() { // the sync: each batch adds a student and their contact together
@@ -44,8 +44,8 @@ func TestStoreBackupDuringSyncAndPageViews(t *testing.T) {
 	}()
 	stop := make(chan struct{})
 	var views sync.WaitGroup
-	viewErr := make(chan error, 4)
-	for range 4 { // page views
+	viewErr := make(chan error, 2)
+	for range 2 { // page views
 		views.Add(1)
 		go func() {
 			defer views.Done()
@@ -66,7 +66,7 @@ func TestStoreBackupDuringSyncAndPageViews(t *testing.T) {
 	<-firstBatches
 	dir := t.TempDir()
 	var backups []string
-	for i := range 3 {
+	for i := range 2 {
 		dest := filepath.Join(dir, fmt.Sprintf("during-%d.db", i))
 		if err := s.Backup(ctx, dest); err != nil {
 			t.Fatalf("backup during sync and page views: %v", err)

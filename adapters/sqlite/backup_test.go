@@ -81,7 +81,7 @@ func TestBackupWhileWritersRunThenRestoreIntoFreshDir(t *testing.T) {
 
 	// Three writers × 200 transactions, each inserting an account and its
 	// audit row together, plus readers, while backups are taken.
-	const writers, txPerWriter = 3, 200
+	const writers, txPerWriter = 3, 100
 	var wg sync.WaitGroup
 	errs := make(chan error, writers+2)
 	started := make(chan struct{})

@@ -3,6 +3,7 @@ package main
 import (
 	"mypt/adapters/mail"
 	"mypt/config"
+	"mypt/portal"
 	"mypt/syncer"
 )
 
@@ -60,5 +61,31 @@ func (a *app) addOutbox() error {
 		return err
 	}
 	a.workers = append(a.workers, worker{name: "outbox", run: outbox.Run})
+	return nil
+}
+
+// mailFiles lets the staff site list the file transport's emails (the demo's DIR/mail).
+type mailFiles struct{ sink *mail.FileSink }
+
+func (m mailFiles) List(limit int) ([]portal.MailFile, error) {
+	entries, err := m.sink.List(limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]portal.MailFile, len(entries))
+	for i, e := range entries {
+		out[i] = portal.MailFile{Name: e.File, To: e.To, Subject: e.Subject, Date: e.Date, Text: e.Text}
+	}
+	return out, nil
+}
+
+// staffMailFiles is the file sink's list when mail goes to files, else nil (the page is hidden).
+func (a *app) staffMailFiles() portal.MailFiles {
+	if a.mailer == nil {
+		return nil
+	}
+	if sink, ok := a.mailer.Transport().(*mail.FileSink); ok {
+		return mailFiles{sink}
+	}
 	return nil
 }

@@ -106,6 +106,8 @@ type appOptions struct {
 	Public, Internal net.Listener
 	// Push answers POST /mis/v1/batches; when nil, newPushHandler builds it from the config.
 	Push http.Handler
+	// SyncNow answers POST /mis/v1/sync when the pull syncer is not configured (the demo's).
+	SyncNow http.Handler
 }
 
 // app is one running mypt: the cache, the portal, both listeners and the background workers.
@@ -162,6 +164,12 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 		}
 	}()
 
+	// Listeners handed in are ours to close too, even if start-up fails before serving them.
+	for _, l := range []net.Listener{o.Public, o.Internal} {
+		if l != nil {
+			a.onShutdown("close listener", func(context.Context) error { l.Close(); return nil })
+		}
+	}
 	// The daemon lock tells offline operations (restore) that the cache is in use.
 	if err := os.MkdirAll(cfg.Data.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
@@ -190,6 +198,9 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 	if err := a.addWorkers(ctx); err != nil {
 		return nil, err
 	}
+	if a.syncNow == nil && o.SyncNow != nil {
+		a.syncNow = o.SyncNow
+	}
 	push := o.Push
 	if push == nil {
 		if push, err = newPushHandler(a); err != nil {
@@ -206,20 +217,26 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 		College: cfg.College, Portal: cfg.Portal, Eligibility: cfg.Eligibility.Policy(),
 		Bands: bands, Unmarked: unmarked, HSTS: hsts, TrustProxyHeaders: cfg.Public.TrustProxyHeaders,
 		Gatherer: a.reg, Readiness: a.readiness(), Push: push, SyncNow: a.syncNow,
+		Accounts: portal.AccountsOptions{Config: cfg.Accounts, MailFiles: a.staffMailFiles()},
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.portal = srv
 	a.onShutdown("flush audit log", srv.Close)
+	a.workers = append(a.workers, worker{name: "session sweeper", run: srv.Run})
 
-	a.public, err = listen(o.Public, cfg.Public.Addr)
-	if err != nil {
+	if a.public, err = listen(o.Public, cfg.Public.Addr); err != nil {
 		return nil, fmt.Errorf("public listener: %w", err)
 	}
-	a.internal, err = listen(o.Internal, cfg.Internal.Addr)
-	if err != nil {
+	if o.Public == nil && a.public != nil {
+		a.onShutdown("close listener", func(context.Context) error { a.public.Close(); return nil })
+	}
+	if a.internal, err = listen(o.Internal, cfg.Internal.Addr); err != nil {
 		return nil, fmt.Errorf("internal listener: %w", err)
+	}
+	if o.Internal == nil && a.internal != nil {
+		a.onShutdown("close listener", func(context.Context) error { a.internal.Close(); return nil })
 	}
 	return a, nil
 }

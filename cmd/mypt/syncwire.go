@@ -73,8 +73,11 @@ func (a *app) addPuller(ctx context.Context) error {
 }
 
 // addSyncTrigger answers POST /mis/v1/sync by asking p for a pass now.
-func (a *app) addSyncTrigger(p *syncer.Puller) {
-	a.syncNow = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (a *app) addSyncTrigger(p *syncer.Puller) { a.syncNow = a.syncTrigger(p) }
+
+// syncTrigger is POST /mis/v1/sync for p: 202, and a pass starts as soon as one may.
+func (a *app) syncTrigger(p *syncer.Puller) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.Trigger()
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusAccepted)

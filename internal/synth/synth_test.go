@@ -31,18 +31,18 @@ func digest(t testing.TB, c *College) [32]byte {
 
 func TestDeterministic(t *testing.T) {
 	t.Parallel()
-	a, b := generate(t, 60, 7), generate(t, 60, 7)
+	a, b := generate(t, 30, 7), generate(t, 30, 7)
 	if digest(t, a) != digest(t, b) {
 		t.Fatal("same seed gave different bytes")
 	}
-	if digest(t, a) == digest(t, generate(t, 60, 8)) {
+	if digest(t, a) == digest(t, generate(t, 30, 8)) {
 		t.Fatal("another seed gave the same bytes")
 	}
 }
 
 func TestEveryRowValidates(t *testing.T) {
 	t.Parallel()
-	c := generate(t, 300, 1)
+	c := generate(t, 150, 1)
 	seen := map[mypt.Entity]map[string]bool{}
 	counts := map[mypt.Entity]int{}
 	for _, r := range c.Rows() {
@@ -69,7 +69,7 @@ func TestEveryRowValidates(t *testing.T) {
 
 func TestRealisticMix(t *testing.T) {
 	t.Parallel()
-	c := generate(t, 400, 3)
+	c := generate(t, 200, 3)
 	types := map[string]mypt.MarkType{}
 	for _, m := range c.MarkTypes {
 		types[m.Mark] = m
