@@ -295,3 +295,24 @@ func BenchmarkGenerate1000(b *testing.B) {
 }
 
 func d(y, m, day int) mypt.Date { return mypt.NewDate(y, time.Month(m), day) }
+
+func TestSecondYearsHaveLastYear(t *testing.T) {
+	t.Parallel()
+	c := generate(t, 100, 2)
+	years := map[string]map[int]bool{}
+	for _, m := range c.Marks {
+		if years[m.StudentID] == nil {
+			years[m.StudentID] = map[int]bool{}
+		}
+		years[m.StudentID][mypt.AcademicYearOf(m.SessionDate)] = true
+	}
+	two := 0
+	for id, ys := range years {
+		if id != SeedStudentID && ys[2025] && ys[2026] {
+			two++
+		}
+	}
+	if two == 0 {
+		t.Error("no second-year student has marks in both 2025/26 and 2026/27")
+	}
+}
