@@ -191,7 +191,7 @@ type gen struct {
 	teach   []mypt.Date // teaching days of the current year, to AsOf's week
 	// lastYear is every teaching day of the year before: second-year students' first year.
 	lastYear []mypt.Date
-	letters []letter    // rendered at the end, in parallel
+	letters  []letter // rendered at the end, in parallel
 }
 
 // addLetter adds a PDF letter document whose content is rendered later.
