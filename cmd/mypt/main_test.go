@@ -218,3 +218,28 @@ func TestShutdownIsBoundedByAStuckWorker(t *testing.T) {
 		t.Fatal("run did not return within the shutdown bound")
 	}
 }
+
+func TestTakeFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		v    string
+		rest string
+	}{
+		{[]string{"--once", "--config", "a.yaml", "--full"}, "a.yaml", "--once --full"},
+		{[]string{"-config=b.yaml", "--entity", "student"}, "b.yaml", "--entity student"},
+		{[]string{"--once"}, "", "--once"},
+	} {
+		v, rest := takeFlag(tc.args, "config")
+		if v != tc.v || strings.Join(rest, " ") != tc.rest {
+			t.Errorf("takeFlag(%q) = %q, %q", tc.args, v, rest)
+		}
+	}
+}
+
+func TestSyncNeedsValidConfig(t *testing.T) {
+	bad := writeConfig(t, "mis: {enabld: true}\n")
+	_, _, err := runCmd(t, "sync", "--once", "--config", bad)
+	if err == nil || !strings.Contains(err.Error(), `unknown key "enabld" in section mis`) {
+		t.Errorf("sync with a bad config: %v", err)
+	}
+}
