@@ -85,7 +85,7 @@ func (s *Server) reportPDF(rep *report) ([]byte, error) {
 	pdf.AddUTF8FontFromBytes("dejavu", "B", fontBold)
 	pdf.SetMargins(15, 15, 15)
 	pdf.SetAutoPageBreak(true, 18)
-	printed := now.In(s.loc).Format("02/01/2006 15:04")
+	printed := now.In(s.loc).Format("02/01/2006") // the date only: the PDF is cached for the day
 	pdf.SetFooterFunc(func() {
 		pdf.SetY(-13)
 		pdf.SetFont("dejavu", "", 8)

@@ -1,9 +1,11 @@
 package portal
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSmokeSignInAndPages(t *testing.T) {
@@ -19,5 +21,25 @@ func TestSmokeSignInAndPages(t *testing.T) {
 		if strings.Contains(r.body, "D&amp;#39;") || strings.Contains(r.body, "&amp;amp;") {
 			t.Errorf("%s: escaped twice", p)
 		}
+	}
+}
+
+// A request that finishes after Close still gets its audit record, and nothing panics.
+func TestAuditAfterClose(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c := h.signedIn(parentEmail, parentPass)
+	if err := h.srv.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.get(c, "/students/"+seedStudent+"/meetings"); r.StatusCode != 200 {
+		t.Fatalf("status %d", r.StatusCode)
+	}
+	es, err := h.store.AuditEntries(context.Background(), time.Time{}, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) == 0 || es[len(es)-1].Page != "meetings" {
+		t.Errorf("the late view was not audited: %+v", es)
 	}
 }

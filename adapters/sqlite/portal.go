@@ -472,13 +472,24 @@ func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Ro
 	return st.QueryRowContext(ctx, args...)
 }
 
-// queryAll runs a query on the reader pool and scans every row with scan.
-func queryAll[T any](ctx context.Context, s *Store, what, query string, scan func(scanner) (T, error), args ...any) ([]T, error) {
+// QueryContext runs a read query on the reader pool through the statement cache.
+func (s *Store) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	st, err := s.readStmt(ctx, query)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: read %s: %w", what, err)
+		return nil, err
 	}
-	rows, err := st.QueryContext(ctx, args...)
+	return st.QueryContext(ctx, args...)
+}
+
+// rowQuerier is what queryAll reads from: the Store (prepared statements on the reader pool)
+// or any *sql.DB / *sql.Tx.
+type rowQuerier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// queryAll runs a query and scans every row with scan.
+func queryAll[T any](ctx context.Context, db rowQuerier, what, query string, scan func(scanner) (T, error), args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read %s: %w", what, err)
 	}
