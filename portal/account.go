@@ -133,7 +133,7 @@ func newAccountsSite(s *Server, o AccountsOptions) (*accountsSite, error) {
 	pp.MinScore = cfg.PasswordMinScore
 	a := &accountsSite{store: st, cfg: cfg, policy: pp, files: o.MailFiles, sleep: sleep,
 		limiter: newIPLimiter(20, 10, s.now), staffDum: s.dummy,
-		mail: mypt.MailSettings{CollegeName: s.opts.College.Name, PortalName: "Parent Portal",
+		mail: mypt.MailSettings{CollegeName: s.opts.College.Name,
 			SupportEmail: s.opts.College.SupportEmail, AttendanceEmail: s.opts.College.AttendanceEmail,
 			PublicBaseURL: s.opts.College.PublicBaseURL}}
 	return a, nil

@@ -909,3 +909,38 @@ func TestStaffMailboxReview(t *testing.T) {
 		t.Fatalf("done list:\n%s", page)
 	}
 }
+
+func TestUnansweredConsentExpiresIntoRejection(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, config.ApprovalAuto)
+	bob := parent{"Uncle", "Bob", "bob@example.org", "Saffron-Glacier-Tunnel-31", "S100", "Siobhán Mary", "O'Neill-Smith", "05/04/2009", "Uncle"}
+	e.request(bob)
+	var tok string
+	for _, m := range e.mails() {
+		if m.To == "s100@students.croydon.example.ac.uk" {
+			tok = link(t, m, "/student-consent")
+		}
+	}
+	sweep, err := syncer.NewEligibility(syncer.EligibilityOptions{Store: e.store, Now: e.clock.Now,
+		Mail: mypt.MailSettings{CollegeName: "Croydon College", SupportEmail: "ParentPortalSupport@croydon.example.ac.uk", PublicBaseURL: baseURL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(13 * 24 * time.Hour)
+	if res, _ := sweep.Sweep(context.Background()); res.ConsentExpired != 0 {
+		t.Fatalf("expired early: %+v", res)
+	}
+	e.clock.Advance(24 * time.Hour) // 14 days: the consent link's default lifetime
+	if res, err := sweep.Sweep(context.Background()); err != nil || res.ConsentExpired != 1 {
+		t.Fatalf("sweep %+v %v", res, err)
+	}
+	if q := e.lastRequest("bob@example.org"); q.State != mypt.RequestRejected || q.DecidedBy != "system" {
+		t.Fatalf("request %+v", q)
+	}
+	if m := e.mailTo("bob@example.org"); !strings.Contains(m.Body, "could not approve") {
+		t.Fatalf("email %+v", m)
+	}
+	if code, _ := e.browser(e.public.URL).get("/student-consent?token=" + tok); code != http.StatusNotFound {
+		t.Fatalf("consent link after expiry: %d", code)
+	}
+}

@@ -177,3 +177,41 @@ func TestEligibilityMetricsStartAtZero(t *testing.T) {
 		t.Fatalf("%d series, want 6 (3 states + 3 stages): %v", n, err)
 	}
 }
+
+func TestEligibilityRunSendsLockNoticeBetweenSweeps(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "mypt.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e, err := syncer.NewEligibility(syncer.EligibilityOptions{Store: s, Interval: time.Hour, LockNoticeInterval: 20 * time.Millisecond,
+		Mail: mypt.MailSettings{CollegeName: "Croydon College", PublicBaseURL: "https://portal.example.ac.uk"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	id, _ := s.CreateAccount(ctx, mypt.Account{Email: "p@example.org", FirstName: "P", LastName: "Q", PasswordHash: "x"})
+	for range 3 {
+		s.RecordLoginFailure(ctx, id, 3)
+	}
+	var emails []mypt.OutboxMessage
+	for i := 0; i < 200 && len(emails) == 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+		emails, _ = s.ListEmails(ctx, 10)
+	}
+	if len(emails) != 1 || !strings.Contains(emails[0].Subject, "locked") {
+		t.Fatalf("emails %+v", emails)
+	}
+	time.Sleep(100 * time.Millisecond) // more lock-notice ticks: still one email
+	if emails, _ = s.ListEmails(ctx, 10); len(emails) != 1 {
+		t.Fatalf("%d emails for one lock", len(emails))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -699,6 +699,38 @@ func (s *Store) EndAccess(ctx context.Context, accountID int64, studentID string
 	return ended, nil
 }
 
+// ExpireConsentRequests rejects every request still waiting for the student's consent whose
+// consent link has expired, queuing the rejection email compose builds for each, and returns
+// how many it rejected.
+func (s *Store) ExpireConsentRequests(ctx context.Context, compose func(q mypt.StoredAccountRequest) (mypt.OutboxMessage, error)) (int, error) {
+	now := FormatTime(s.now())
+	reqs, err := queryAll(ctx, s, "expired consent requests", `SELECT `+requestColumns+` FROM account_request r
+		WHERE state = 'awaiting_consent' AND NOT EXISTS (SELECT 1 FROM one_time_token t WHERE t.request_id = r.request_id
+			AND t.purpose = 'consent' AND t.used_at IS NULL AND t.expires_at > ?)`, scanRequest, now)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, q := range reqs {
+		m, err := compose(q)
+		if err != nil {
+			return n, err
+		}
+		_, err = s.DecideAccountRequest(ctx, q.ID, nil, mypt.RequestDecision{From: []mypt.RequestState{mypt.RequestAwaitingConsent},
+			To: mypt.RequestRejected, DecidedBy: "system", Reason: "the student did not answer the consent request in time",
+			Emails: []mypt.OutboxMessage{m},
+			Audit:  []mypt.AuditEntry{{Actor: "system", Action: "consent_expired", StudentID: q.StudentID, Page: fmt.Sprintf("request:%d", q.ID)}}})
+		if errors.Is(err, mypt.ErrConflict) {
+			continue // decided meanwhile
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
 // CountAccounts counts accounts by state and pending requests by stage.
 func (s *Store) CountAccounts(ctx context.Context) (mypt.AccountCounts, error) {
 	c := mypt.AccountCounts{Pending: map[mypt.RequestState]int{}}

@@ -12,9 +12,7 @@ import (
 	"strings"
 
 	"mypt"
-	"mypt/adapters/mail"
 	"mypt/adapters/sqlite"
-	"mypt/config"
 	"mypt/portal"
 )
 
@@ -99,37 +97,4 @@ func generatedPassword() string {
 	b := make([]byte, 18)
 	rand.Read(b)
 	return "Aa1" + base64.RawURLEncoding.EncodeToString(b)[:21]
-}
-
-// accountsOptions builds portal.Options.Accounts from the configuration: the accounts section,
-// and the file sink's emails listed on the staff site when mail goes to files.
-func accountsOptions(cfg config.Config) (portal.AccountsOptions, error) {
-	o := portal.AccountsOptions{Config: cfg.Accounts}
-	dir := cfg.Accounts.MailDir
-	if dir == "" && cfg.Mail.Transport == config.MailTransportFile {
-		dir = cfg.Mail.FileDir(cfg.Data.Dir)
-	}
-	if dir != "" {
-		sink, err := mail.NewFileSink(dir)
-		if err != nil {
-			return o, err
-		}
-		o.MailFiles = sinkFiles{sink}
-	}
-	return o, nil
-}
-
-// sinkFiles lists a file sink's emails for the staff site.
-type sinkFiles struct{ sink *mail.FileSink }
-
-func (f sinkFiles) List(limit int) ([]portal.MailFile, error) {
-	ents, err := f.sink.List(limit)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]portal.MailFile, len(ents))
-	for i, e := range ents {
-		out[i] = portal.MailFile{Name: e.File, To: e.To, Subject: e.Subject, Date: e.Date, Text: e.Text}
-	}
-	return out, nil
 }

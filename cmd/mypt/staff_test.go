@@ -62,28 +62,3 @@ func TestStaffAdd(t *testing.T) {
 		t.Fatal("reset password does not verify")
 	}
 }
-
-func TestAccountsWiringHelpers(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	cfg, err := loadConfig(writeConfig(t, "data: {dir: "+dir+"}\ncollege: {name: Croydon College, public_base_url: \"https://parents.example.ac.uk\"}\n"+
-		"accounts: {mail_dir: "+filepath.Join(dir, "mail")+", approval_policy: manual}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := accountsOptions(cfg)
-	if err != nil || o.MailFiles == nil || o.Config.ApprovalPolicy != "manual" {
-		t.Fatalf("accountsOptions: %+v %v", o, err)
-	}
-	if files, err := o.MailFiles.List(10); err != nil || len(files) != 0 {
-		t.Fatalf("empty sink: %v %v", files, err)
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "mypt.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if _, err := portal.New(portal.Options{Store: store, College: cfg.College, Accounts: o}); err != nil {
-		t.Fatal(err)
-	}
-}
