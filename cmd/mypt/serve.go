@@ -253,13 +253,33 @@ func listen(l net.Listener, addr string) (net.Listener, error) {
 	return net.Listen("tcp", addr)
 }
 
-// readiness is what /readyz requires: the cache and its schema, a recent successful sync when
-// the pull syncer runs, a connected mailbox when the watcher runs (the ops area's checks).
+// readiness is what /readyz requires: the cache answers and its schema is current, plus (the
+// ops area's checks) a recent successful sync when the pull syncer runs and a connected
+// mailbox when the watcher runs.
 func (a *app) readiness() []portal.ReadinessCheck {
-	return opsReadinessChecks(a.store, a.reg, opsReadiness{
+	checks := []portal.ReadinessCheck{
+		{Name: "cache", Check: func(ctx context.Context) error {
+			var one int
+			if err := a.store.ReadDB().QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+				return fmt.Errorf("cache does not answer: %w", err)
+			}
+			return nil
+		}},
+		{Name: "schema", Check: func(ctx context.Context) error {
+			v, err := a.store.SchemaVersion(ctx)
+			if err != nil {
+				return err
+			}
+			if latest := sqlite.LatestSchema(); v != latest {
+				return fmt.Errorf("cache schema is at version %d, this binary expects %d", v, latest)
+			}
+			return nil
+		}},
+	}
+	return append(checks, opsReadinessChecks(a.reg, opsReadiness{
 		PullEnabled: a.cfg.MIS.Enabled, MaxSyncAge: a.cfg.Ops.ReadyMaxSyncAge,
 		MailboxEnabled: a.mailboxOn, Now: a.now,
-	})
+	})...)
 }
 
 // addWorkers adds the background loops the configuration enables: the SQL Server pull loop,
