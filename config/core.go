@@ -57,8 +57,13 @@ type AttendanceConfig struct {
 
 // EligibilityConfig sets who parents may see (DESIGN §3).
 type EligibilityConfig struct {
-	MaxAge        int    `yaml:"max_age"`
-	MaxAgeEHCP    int    `yaml:"max_age_ehcp"`
-	AgeReference  string `yaml:"age_reference"` // academic_year_start | today
-	LeftGraceDays int    `yaml:"left_grace_days"`
+	// MaxAge: a parent may see a student younger than this (19).
+	MaxAge int `yaml:"max_age"`
+	// MaxAgeEHCP: … or younger than this with an EHCP (25).
+	MaxAgeEHCP int `yaml:"max_age_ehcp"`
+	// AgeReference is the day age is measured on: "academic_year_start" (31 August at the start
+	// of the current academic year, as FE funding counts age) or "today".
+	AgeReference string `yaml:"age_reference"`
+	// LeftGraceDays keeps a student who has left visible this many days after their leaving date.
+	LeftGraceDays int `yaml:"left_grace_days"`
 }

@@ -281,6 +281,12 @@ type applier struct {
 	marks   map[string]struct{}
 	// entities that received anything, for entity_freshness.
 	entities map[mypt.Entity]struct{}
+	// known holds, per table, the rows the batch's keys have in the cache (nil: absent),
+	// prefetched and kept current as the batch writes.
+	known map[*table]map[string]*oldRow
+	// pending holds upserts not yet written, per table (their columns then row_hash, flat).
+	pending map[*table][]any
+	w       multiWriter
 }
 
 type tableStmts struct{ sel, ups, del *sql.Stmt }
@@ -305,6 +311,7 @@ func (a *applier) stmt(t *table) (*tableStmts, error) {
 }
 
 func (a *applier) close() {
+	a.w.close()
 	for _, st := range a.stmts {
 		st.sel.Close()
 		st.ups.Close()
@@ -333,6 +340,9 @@ func (s *Store) applyTx(ctx context.Context, tx *sql.Tx, b mypt.Batch, p *prepar
 		courses:  map[string]struct{}{},
 		marks:    map[string]struct{}{},
 		entities: map[mypt.Entity]struct{}{},
+		known:    map[*table]map[string]*oldRow{},
+		pending:  map[*table][]any{},
+		w:        multiWriter{ctx: ctx, tx: tx},
 	}
 	defer a.close()
 	a.res.Rejected = p.rejected
@@ -362,6 +372,9 @@ func (s *Store) applyTx(ctx context.Context, tx *sql.Tx, b mypt.Batch, p *prepar
 		if e == mypt.EntityAttendanceMark {
 			a.att.freezeTypes()
 		}
+		if err := a.prefetch(tables[e], byEntity[e]); err != nil {
+			return mypt.BatchResult{}, fmt.Errorf("sqlite: apply batch %q: read %s: %w", b.ID, e, err)
+		}
 		for _, r := range byEntity[e] {
 			a.entities[e] = struct{}{}
 			var err error
@@ -373,6 +386,9 @@ func (s *Store) applyTx(ctx context.Context, tx *sql.Tx, b mypt.Batch, p *prepar
 			if err != nil {
 				return mypt.BatchResult{}, fmt.Errorf("sqlite: apply batch %q: %s %s %q: %w", b.ID, r.rec.Op, e, r.rec.Key, err)
 			}
+		}
+		if err := a.flush(tables[e]); err != nil {
+			return mypt.BatchResult{}, fmt.Errorf("sqlite: apply batch %q: write %s: %w", b.ID, e, err)
 		}
 		if dels, ok := snapshotDeletes[e]; ok {
 			a.entities[e] = struct{}{}
@@ -436,39 +452,139 @@ func (a *applier) snapshotDeletes(b mypt.Batch, p *preparedBatch) (map[mypt.Enti
 	return out, nil
 }
 
+// prefetch reads, in a few queries rather than one per record, what the cache holds for every
+// key that recs upsert, into a.known.
+func (a *applier) prefetch(t *table, recs []*preparedRecord) error {
+	known := a.known[t]
+	if known == nil {
+		known = map[string]*oldRow{}
+		a.known[t] = known
+	}
+	var keys []any
+	for _, r := range recs {
+		if r.rec.Op != mypt.OpUpsert {
+			continue
+		}
+		if _, ok := known[r.rec.Key]; !ok {
+			known[r.rec.Key] = nil // absent unless the query finds it
+			keys = append(keys, r.rec.Key)
+		}
+	}
+	const chunk = 500
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	for i := 0; i < len(keys); i += chunk {
+		part := keys[i:min(i+chunk, len(keys))]
+		q := fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s IN (%s)", t.key(), t.tracked(), t.name, t.key(), inList(len(part)))
+		var rows *sql.Rows
+		var err error
+		if len(part) == chunk {
+			if full == nil {
+				if full, err = a.tx.PrepareContext(a.ctx, q); err != nil {
+					return err
+				}
+			}
+			rows, err = full.QueryContext(a.ctx, part...)
+		} else {
+			rows, err = a.tx.QueryContext(a.ctx, q, part...)
+		}
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var key string
+			o, err := scanOld(t, rows.Scan, &key)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			known[key] = &o
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // upsert writes one row unless the cache already holds it unchanged.
 func (a *applier) upsert(r *preparedRecord) error {
 	st, err := a.stmt(r.t)
 	if err != nil {
 		return err
 	}
-	old, found, err := a.readOld(r.t, st.sel.QueryRowContext(a.ctx, r.rec.Key))
-	if err != nil {
-		return err
+	known := a.known[r.t]
+	old, prefetched := known[r.rec.Key]
+	if !prefetched {
+		o, found, err := readOld(r.t, st.sel.QueryRowContext(a.ctx, r.rec.Key))
+		if err != nil {
+			return err
+		}
+		if found {
+			old = &o
+		}
 	}
-	if found && bytes.Equal(old.hash, r.hash) {
+	if old != nil && bytes.Equal(old.hash, r.hash) {
 		a.res.Unchanged++
 		return nil
 	}
-	if _, err := st.ups.ExecContext(a.ctx, r.args...); err != nil {
-		return err
-	}
-	a.res.Upserted++
-	if found {
-		if err := a.forget(r.t, r.rec.Key, old); err != nil {
+	a.pending[r.t] = append(a.pending[r.t], r.args...)
+	if len(a.pending[r.t]) >= r.t.chunk*(len(r.t.cols)+1) {
+		if err := a.flush(r.t); err != nil {
 			return err
 		}
+	}
+	a.res.Upserted++
+	if old != nil {
+		if err := a.forget(r.t, r.rec.Key, *old); err != nil {
+			return err
+		}
+	}
+	if known != nil {
+		now := oldFromArgs(r.t, r.args)
+		known[r.rec.Key] = &now
 	}
 	return a.learn(r)
 }
 
+// flush writes t's pending upserts.
+func (a *applier) flush(t *table) error {
+	args := a.pending[t]
+	if len(args) == 0 {
+		return nil
+	}
+	n := len(t.cols) + 1
+	if err := a.w.exec(t.insertHead, "("+inList(n)+")", t.upsertTail, n, t.chunk, args); err != nil {
+		return err
+	}
+	clear(args) // let the rows' values go
+	a.pending[t] = args[:0]
+	return nil
+}
+
 // delete removes one row if present.
 func (a *applier) delete(t *table, key string) error {
+	// Earlier upserts of this table are written first, so the delete sees them.
+	if err := a.flush(t); err != nil {
+		return err
+	}
 	st, err := a.stmt(t)
 	if err != nil {
 		return err
 	}
-	old, found, err := a.readOld(t, st.del.QueryRowContext(a.ctx, key))
+	if known := a.known[t]; known != nil {
+		if old, ok := known[key]; ok && old == nil {
+			return nil // known to be absent
+		}
+		known[key] = nil
+	}
+	old, found, err := readOld(t, st.del.QueryRowContext(a.ctx, key))
 	if err != nil || !found {
 		return err
 	}
@@ -476,7 +592,7 @@ func (a *applier) delete(t *table, key string) error {
 	return a.forget(t, key, old)
 }
 
-// oldRow is what was in the cache before a change.
+// oldRow is what was in the cache before a change: the columns of table.tracked.
 type oldRow struct {
 	hash                      []byte
 	student, enrolment, date  string
@@ -484,19 +600,24 @@ type oldRow struct {
 	status, isLate, isAuthAbs int64
 }
 
-func (a *applier) readOld(t *table, row *sql.Row) (oldRow, bool, error) {
-	var o oldRow
-	var err error
+// oldFromArgs is the oldRow a row written with args will read back as.
+func oldFromArgs(t *table, args []any) oldRow {
+	o := oldRow{hash: args[len(args)-1].([]byte)}
 	switch {
 	case t.entity == mypt.EntityAttendanceMark:
-		err = row.Scan(&o.hash, &o.student, &o.enrolment, &o.date, &o.mark)
+		o.student, o.enrolment, o.date, o.mark = args[1].(string), args[2].(string), args[3].(string), args[6].(string)
 	case t.entity == mypt.EntityMarkType:
-		err = row.Scan(&o.hash, &o.status, &o.isLate, &o.isAuthAbs)
+		o.status, o.isLate, o.isAuthAbs = args[2].(int64), args[3].(int64), args[4].(int64)
+	case t.hasStudent && t.key() == "student_id":
+		o.student = args[0].(string)
 	case t.hasStudent:
-		err = row.Scan(&o.hash, &o.student)
-	default:
-		err = row.Scan(&o.hash)
+		o.student = args[1].(string)
 	}
+	return o
+}
+
+func readOld(t *table, row *sql.Row) (oldRow, bool, error) {
+	o, err := scanOld(t, row.Scan, nil)
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, false, nil
 	}
@@ -504,6 +625,25 @@ func (a *applier) readOld(t *table, row *sql.Row) (oldRow, bool, error) {
 		return o, false, err
 	}
 	return o, true, nil
+}
+
+// scanOld scans table.tracked's columns, preceded by the key when key is not nil.
+func scanOld(t *table, scan func(...any) error, key *string) (oldRow, error) {
+	var o oldRow
+	var dest []any
+	if key != nil {
+		dest = append(dest, key)
+	}
+	dest = append(dest, &o.hash)
+	switch {
+	case t.entity == mypt.EntityAttendanceMark:
+		dest = append(dest, &o.student, &o.enrolment, &o.date, &o.mark)
+	case t.entity == mypt.EntityMarkType:
+		dest = append(dest, &o.status, &o.isLate, &o.isAuthAbs)
+	case t.hasStudent:
+		dest = append(dest, &o.student)
+	}
+	return o, scan(dest...)
 }
 
 // forget accounts for a row leaving the cache (deleted, or replaced by a new version).
@@ -586,7 +726,7 @@ func (a *applier) finish(b mypt.Batch, p *preparedBatch) error {
 			return fmt.Errorf("students with changed mark types: %w", err)
 		}
 	}
-	if err := a.att.apply(ctx, a.s, tx); err != nil {
+	if err := a.att.apply(&a.w); err != nil {
 		return err
 	}
 	if len(a.att.recompute) > 0 {
@@ -607,15 +747,12 @@ func (a *applier) finish(b mypt.Batch, p *preparedBatch) error {
 	}
 	slices.Sort(ids)
 	if len(ids) > 0 {
-		st, err := a.s.txStmt(ctx, tx, studentVersionSQL)
-		if err != nil {
-			return fmt.Errorf("student versions: %w", err)
-		}
-		defer st.Close()
+		args := make([]any, 0, 2*len(ids))
 		for _, id := range ids {
-			if _, err := st.ExecContext(ctx, id, a.now); err != nil {
-				return fmt.Errorf("student version of %q: %w", id, err)
-			}
+			args = append(args, id, a.now)
+		}
+		if err := a.w.exec(studentVersionInsert, "(?, 1, ?)", studentVersionUpsert, 2, 100, args); err != nil {
+			return fmt.Errorf("student versions: %w", err)
 		}
 	}
 	a.res.Students = ids
@@ -665,14 +802,63 @@ func (a *applier) studentsWhere(query string, args ...any) error {
 	return rows.Err()
 }
 
-const studentVersionSQL = `INSERT INTO student_version (student_id, version, changed_at) VALUES (?, 1, ?)
-	ON CONFLICT (student_id) DO UPDATE SET version = version + 1, changed_at = excluded.changed_at`
+const (
+	studentVersionInsert = `INSERT INTO student_version (student_id, version, changed_at)`
+	studentVersionUpsert = `ON CONFLICT (student_id) DO UPDATE SET version = version + 1, changed_at = excluded.changed_at`
+	studentVersionSQL    = studentVersionInsert + ` VALUES (?, 1, ?) ` + studentVersionUpsert
+)
+
+// multiWriter writes many rows per INSERT statement (head, VALUES with one tuple per row, then
+// tail): one statement per row costs more in the driver than in SQLite. It keeps the statements
+// it prepares for the transaction's life; close closes them.
+type multiWriter struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+func (m *multiWriter) close() {
+	for _, st := range m.stmts {
+		st.Close()
+	}
+}
+
+// exec writes the rows in args, ncols arguments each, up to chunk rows per statement. tuple is
+// one row's "(?, ?, …)".
+func (m *multiWriter) exec(head, tuple, tail string, ncols, chunk int, args []any) error {
+	n := len(args) / ncols
+	for i := 0; i < n; i += chunk {
+		k := min(chunk, n-i)
+		q := head + " VALUES " + strings.Repeat(tuple+", ", k-1) + tuple + " " + tail
+		part := args[i*ncols : (i+k)*ncols]
+		var err error
+		if k == chunk || k >= 8 {
+			st := m.stmts[q]
+			if st == nil {
+				if st, err = m.tx.PrepareContext(m.ctx, q); err != nil {
+					return err
+				}
+				if m.stmts == nil {
+					m.stmts = map[string]*sql.Stmt{}
+				}
+				m.stmts[q] = st
+			}
+			_, err = st.ExecContext(m.ctx, part...)
+		} else {
+			_, err = m.tx.ExecContext(m.ctx, q, part...)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // prepareIngest prepares, on the writer and for the store's life, the statements every batch
 // uses. It runs at Open, when no transaction holds the one writer connection.
 func (s *Store) prepareIngest(ctx context.Context) error {
 	s.stmts = map[string]*sql.Stmt{}
-	qs := append([]string{studentVersionSQL}, attendanceSQL...)
+	qs := []string{studentVersionSQL}
 	for _, e := range mypt.Entities {
 		t := tables[e]
 		qs = append(qs, t.selectSQL, t.upsertSQL, t.deleteSQL)

@@ -192,63 +192,62 @@ func hasNegative(t *mypt.Tally) bool {
 }
 
 const (
-	weekAddSQL = `INSERT INTO attendance_week (student_id, academic_year, week_start, present, late, absent, authorised_absent, neutral, unmarked)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (student_id, academic_year, week_start) DO UPDATE SET present = present + excluded.present,
+	weekInsert = `INSERT INTO attendance_week (student_id, academic_year, week_start, present, late, absent, authorised_absent, neutral, unmarked)`
+	weekUpsert = `ON CONFLICT (student_id, academic_year, week_start) DO UPDATE SET present = present + excluded.present,
 		late = late + excluded.late, absent = absent + excluded.absent, authorised_absent = authorised_absent + excluded.authorised_absent,
 		neutral = neutral + excluded.neutral, unmarked = unmarked + excluded.unmarked`
+	weekAddSQL   = weekInsert + ` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ` + weekUpsert
 	weekPruneSQL = `DELETE FROM attendance_week WHERE student_id = ? AND academic_year = ? AND week_start = ?
 		AND present = 0 AND late = 0 AND absent = 0 AND authorised_absent = 0 AND neutral = 0 AND unmarked = 0`
-	yearAddSQL = `INSERT INTO attendance_year (student_id, academic_year, enrolment_id, present, late, absent, authorised_absent, neutral, unmarked)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (student_id, academic_year, enrolment_id) DO UPDATE SET present = present + excluded.present,
+	yearInsert = `INSERT INTO attendance_year (student_id, academic_year, enrolment_id, present, late, absent, authorised_absent, neutral, unmarked)`
+	yearUpsert = `ON CONFLICT (student_id, academic_year, enrolment_id) DO UPDATE SET present = present + excluded.present,
 		late = late + excluded.late, absent = absent + excluded.absent, authorised_absent = authorised_absent + excluded.authorised_absent,
 		neutral = neutral + excluded.neutral, unmarked = unmarked + excluded.unmarked`
+	yearAddSQL   = yearInsert + ` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ` + yearUpsert
 	yearPruneSQL = `DELETE FROM attendance_year WHERE student_id = ? AND academic_year = ? AND enrolment_id = ?
 		AND present = 0 AND late = 0 AND absent = 0 AND authorised_absent = 0 AND neutral = 0 AND unmarked = 0`
 )
 
-// attendanceSQL are the statements prepared at Open for the attendance rows.
-var attendanceSQL = []string{weekAddSQL, weekPruneSQL, yearAddSQL, yearPruneSQL}
-
 // apply writes the accumulated changes, except for students that are recomputed instead.
-func (a *attendanceAcc) apply(ctx context.Context, s *Store, tx *sql.Tx) error {
-	if len(a.weeks) == 0 && len(a.years) == 0 {
-		return nil
-	}
-	st := make([]*sql.Stmt, len(attendanceSQL))
-	for i, q := range attendanceSQL {
-		var err error
-		if st[i], err = s.txStmt(ctx, tx, q); err != nil {
-			return fmt.Errorf("prepare attendance rows: %w", err)
-		}
-		defer st[i].Close()
-	}
-	weekAdd, weekPrune, yearAdd, yearPrune := st[0], st[1], st[2], st[3]
+func (a *attendanceAcc) apply(w *multiWriter) error {
+	ctx, tx := w.ctx, w.tx
+	var weekArgs, yearArgs []any
+	var weekPrune []weekKey
+	var yearPrune []yearKey
 	for k, t := range a.weeks {
 		if _, skip := a.recompute[k.student]; skip || isZero(t) {
 			continue
 		}
-		if _, err := weekAdd.ExecContext(ctx, append([]any{k.student, k.year, k.monday}, tallyArgs(t)...)...); err != nil {
-			return fmt.Errorf("attendance week of %q: %w", k.student, err)
-		}
+		weekArgs = append(weekArgs, k.student, k.year, k.monday, t.Present, t.Late, t.Absent, t.AuthorisedAbsent, t.Neutral, t.Unmarked)
 		if hasNegative(t) {
-			if _, err := weekPrune.ExecContext(ctx, k.student, k.year, k.monday); err != nil {
-				return fmt.Errorf("attendance week of %q: %w", k.student, err)
-			}
+			weekPrune = append(weekPrune, k)
 		}
 	}
 	for k, t := range a.years {
 		if _, skip := a.recompute[k.student]; skip || isZero(t) {
 			continue
 		}
-		if _, err := yearAdd.ExecContext(ctx, append([]any{k.student, k.year, k.enrolment}, tallyArgs(t)...)...); err != nil {
-			return fmt.Errorf("attendance year of %q: %w", k.student, err)
-		}
+		yearArgs = append(yearArgs, k.student, k.year, k.enrolment, t.Present, t.Late, t.Absent, t.AuthorisedAbsent, t.Neutral, t.Unmarked)
 		if hasNegative(t) {
-			if _, err := yearPrune.ExecContext(ctx, k.student, k.year, k.enrolment); err != nil {
-				return fmt.Errorf("attendance year of %q: %w", k.student, err)
-			}
+			yearPrune = append(yearPrune, k)
+		}
+	}
+	const tuple = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	if err := w.exec(weekInsert, tuple, weekUpsert, 9, 100, weekArgs); err != nil {
+		return fmt.Errorf("attendance weeks: %w", err)
+	}
+	if err := w.exec(yearInsert, tuple, yearUpsert, 9, 100, yearArgs); err != nil {
+		return fmt.Errorf("attendance years: %w", err)
+	}
+	// A row whose every count fell to 0 has no session left: it goes.
+	for _, k := range weekPrune {
+		if _, err := tx.ExecContext(ctx, weekPruneSQL, k.student, k.year, k.monday); err != nil {
+			return fmt.Errorf("attendance week of %q: %w", k.student, err)
+		}
+	}
+	for _, k := range yearPrune {
+		if _, err := tx.ExecContext(ctx, yearPruneSQL, k.student, k.year, k.enrolment); err != nil {
+			return fmt.Errorf("attendance year of %q: %w", k.student, err)
 		}
 	}
 	return nil

@@ -22,6 +22,10 @@ type table struct {
 	args func(row mypt.Row, dst []any) []any
 
 	upsertSQL, selectSQL, deleteSQL, keysSQL, countSQL string
+	// insertHead and upsertTail frame a many-row upsert; chunk is how many rows go in one
+	// statement (documents one at a time: each may be megabytes).
+	insertHead, upsertTail string
+	chunk                  int
 }
 
 func (t *table) key() string { return t.cols[0] }
@@ -165,8 +169,13 @@ func (t *table) buildSQL() {
 		set = append(set, c+" = excluded."+c)
 	}
 	set = append(set, "row_hash = excluded.row_hash")
-	t.upsertSQL = fmt.Sprintf("INSERT INTO %s (%s, row_hash) VALUES (%s) ON CONFLICT (%s) DO UPDATE SET %s",
-		t.name, strings.Join(t.cols, ", "), ph, t.key(), strings.Join(set, ", "))
+	t.insertHead = fmt.Sprintf("INSERT INTO %s (%s, row_hash)", t.name, strings.Join(t.cols, ", "))
+	t.upsertTail = fmt.Sprintf("ON CONFLICT (%s) DO UPDATE SET %s", t.key(), strings.Join(set, ", "))
+	t.upsertSQL = t.insertHead + " VALUES (" + ph + ") " + t.upsertTail
+	t.chunk = 100
+	if t.entity == mypt.EntityDocument {
+		t.chunk = 1
+	}
 	t.selectSQL = fmt.Sprintf("SELECT %s FROM %s WHERE %s = ?", t.tracked(), t.name, t.key())
 	t.deleteSQL = fmt.Sprintf("DELETE FROM %s WHERE %s = ? RETURNING %s", t.name, t.key(), t.tracked())
 	t.keysSQL = fmt.Sprintf("SELECT %s FROM %s ORDER BY %s", t.key(), t.name, t.key())

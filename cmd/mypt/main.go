@@ -1,30 +1,217 @@
-// Command mypt. PLACEHOLDER main (branch mssql) so the package builds and `mypt sync` can be
-// tried before the lead's main.go lands; on merge, keep the lead's main.go and dispatch
-// "sync" to runSync (see docs/mssql.md, "Wiring").
+// Command mypt is the parent portal: `mypt serve` runs everything the configuration enables,
+// `mypt demo` runs the whole product on a synthetic college with no configuration at all.
+// See `mypt help` and DESIGN §4.
 package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
-
-	"mypt/config"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if len(os.Args) < 2 || os.Args[1] != "sync" {
-		fmt.Fprintln(os.Stderr, "usage: mypt sync --once [--entity E] [--full] [--force]")
-		os.Exit(2)
-	}
-	env := syncEnv{MIS: config.DefaultMIS(), CachePath: defaultCachePath(os.Getenv("MYPT_DATA_DIR")),
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)), Stdout: os.Stdout, DSN: os.Getenv("MYPT_MIS_DSN")}
-	if err := runSync(ctx, os.Args[2:], env); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var ec exitCode
+		if errors.As(err, &ec) {
+			os.Exit(int(ec))
+		}
 		fmt.Fprintln(os.Stderr, "mypt:", err)
 		os.Exit(1)
 	}
+}
+
+// exitCode ends the process with the code and no further message (the command has already
+// said what went wrong, e.g. `config check` listing problems).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+const usage = `mypt — a read-only parent portal for a further-education college
+
+Usage:
+  mypt demo [--data DIR] [--addr A] [--admin-addr A] [--students N] [--seed S]
+  mypt serve [--config FILE]
+  mypt sync --once [--entity E] [--full] [--config FILE]
+  mypt push FILE --url U --token-file F
+  mypt migrate [--config FILE]
+  mypt config check [--config FILE] [--print]
+  mypt backup FILE [--config FILE]
+  mypt staff add ... [--config FILE]
+  mypt version
+
+The configuration file defaults to $MYPT_CONFIG; every key can be overridden with
+MYPT_<SECTION>_<KEY> (see docs/configuration.md).
+`
+
+// run is the whole program: it dispatches the subcommand in args and returns its error.
+// It never exits; main does.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitCode(2)
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "demo":
+		return runDemo(ctx, rest, stdout, stderr)
+	case "serve":
+		return runServe(ctx, rest, stdout, stderr)
+	case "sync":
+		return runSync(ctx, rest, stdout, stderr)
+	case "push":
+		return runPush(ctx, rest, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, rest, stdout, stderr)
+	case "config":
+		if len(rest) == 0 || rest[0] != "check" {
+			fmt.Fprintln(stderr, "usage: mypt config check [--config FILE] [--print]")
+			return exitCode(2)
+		}
+		return runConfigCheck(ctx, rest[1:], stdout, stderr)
+	case "backup":
+		return runBackup(ctx, rest, stdout, stderr)
+	case "staff":
+		return runStaff(ctx, rest, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "mypt: unknown command %q\n\n%s", cmd, usage)
+	return exitCode(2)
+}
+
+// newFlags returns a flag set that prints its errors to stderr and never exits.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("mypt "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// parseFlags parses args, turning -h into a clean exit and errors into exit status 2
+// (the flag package has already printed them).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitCode(0)
+		}
+		return exitCode(2)
+	}
+	return nil
+}
+
+// interleaved lets flags follow positional arguments ("backup FILE --config X"): it moves
+// every flag (and its value, for flags that take one) ahead of the positional ones.
+func interleaved(fs *flag.FlagSet, args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue // the flag package reports it
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			continue
+		}
+		if i+1 < len(args) {
+			i++
+			flags = append(flags, args[i])
+		}
+	}
+	return append(flags, append([]string{"--"}, pos...)...)
+}
+
+// versionString is the module version and VCS revision the binary was built from.
+func versionString() string {
+	version, revision, modified := "devel", "", false
+	goVersion := ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+		if v := bi.Main.Version; v != "" && v != "(devel)" {
+			version = v
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				revision = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	out := "mypt " + version
+	if revision != "" {
+		if len(revision) > 12 {
+			revision = revision[:12]
+		}
+		out += " (" + revision
+		if modified {
+			out += ", modified"
+		}
+		out += ")"
+	}
+	if goVersion != "" {
+		out += " " + goVersion
+	}
+	return out
+}
+
+// moduleVersion is the version label for mypt_build_info.
+func moduleVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// newLogger builds the process logger: text or JSON on w, at level, with snake_case keys
+// (every key in mypt is written that way at the call site).
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		lv = slog.LevelDebug
+	case "", "info":
+		lv = slog.LevelInfo
+	case "warn", "warning":
+		lv = slog.LevelWarn
+	case "error":
+		lv = slog.LevelError
+	default:
+		return nil, fmt.Errorf("log level %q is not debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q is not text or json", format)
 }

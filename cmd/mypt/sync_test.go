@@ -53,7 +53,7 @@ func TestSyncOnce(t *testing.T) {
 	cache := filepath.Join(t.TempDir(), "mypt.db")
 	var out bytes.Buffer
 	env := syncEnv{MIS: mis, CachePath: cache, Stdout: &out}
-	if err := runSync(ctx, []string{"--once"}, env); err != nil {
+	if err := runSyncEnv(ctx, []string{"--once"}, env); err != nil {
 		t.Fatalf("sync --once: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "attendance_mark") || !strings.Contains(out.String(), "read=5") {
@@ -63,18 +63,18 @@ func TestSyncOnce(t *testing.T) {
 	if _, err := srv.Delete(ctx, "mypt.Student", "StudentID = 'S001'"); err != nil {
 		t.Fatal(err)
 	}
-	if err := runSync(ctx, []string{"--once", "--entity", "student", "--full"}, env); err != nil {
+	if err := runSyncEnv(ctx, []string{"--once", "--entity", "student", "--full"}, env); err != nil {
 		t.Fatalf("sync --full: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "deleted=1") {
 		t.Errorf("full sync output:\n%s", out.String())
 	}
-	if err := runSync(ctx, []string{"--once", "--entity", "nope"}, env); err == nil {
+	if err := runSyncEnv(ctx, []string{"--once", "--entity", "nope"}, env); err == nil {
 		t.Error("unknown entity accepted")
 	}
 	// A bad setting fails with the cause named (MS-3): here, no CA for the self-signed certificate.
 	mis.Certificate = ""
-	err = runSync(ctx, []string{"--once"}, syncEnv{MIS: mis, CachePath: cache, Stdout: &out})
+	err = runSyncEnv(ctx, []string{"--once"}, syncEnv{MIS: mis, CachePath: cache, Stdout: &out})
 	if err == nil || !strings.Contains(err.Error(), "mis.certificate") {
 		t.Errorf("untrusted certificate: %v", err)
 	}

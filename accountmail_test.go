@@ -1,0 +1,59 @@
+package mypt
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestComposeEveryEmail(t *testing.T) {
+	s := MailSettings{CollegeName: "Croydon College", PortalName: "My Progress Tracker Parent Portal",
+		SupportEmail: "ParentPortalSupport@croydon.example.ac.uk", AttendanceEmail: "attendance@croydon.example.ac.uk",
+		PublicBaseURL: "https://portal.example.ac.uk/"}
+	for _, k := range EmailKinds {
+		t.Run(string(k), func(t *testing.T) {
+			m, err := s.Compose(k, "ev:"+string(k), EmailData{ToEmail: "p@example.org", ToName: "Siobhán D'Arcy",
+				Token: "tok_123", ExpiresIn: 48 * time.Hour, StudentName: "José O’Neill", ParentName: "Siobhán D'Arcy", Reason: "the student has left the college"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(m.Text, "Croydon College") || !strings.Contains(m.Text, s.SupportEmail) {
+				t.Errorf("text lacks the college's name or contact:\n%s", m.Text)
+			}
+			if !strings.Contains(m.HTML, "Siobhán D&#39;Arcy") || strings.Contains(m.HTML, "&amp;#39;") {
+				t.Errorf("name not escaped exactly once in HTML:\n%s", m.HTML)
+			}
+			if strings.Contains(m.Text, "&#39;") {
+				t.Errorf("text body HTML-escaped")
+			}
+			for _, field := range strings.Fields(m.Text) {
+				if strings.HasPrefix(field, "http") && !strings.HasPrefix(field, "https://portal.example.ac.uk/") {
+					t.Errorf("link %q not from the public base URL", field)
+				}
+			}
+			switch k {
+			case EmailVerify:
+				assertContains(t, m.Text, "https://portal.example.ac.uk/verify-email?token=tok_123", "48 hours")
+			case EmailPasswordReset:
+				assertContains(t, m.Text, "https://portal.example.ac.uk/reset-password?token=tok_123")
+			case EmailConsentRequest:
+				assertContains(t, m.Text, "https://portal.example.ac.uk/student-consent?token=tok_123")
+			case EmailRejected:
+				for _, leak := range []string{"date of birth is wrong", "José", "tok_123"} {
+					if strings.Contains(m.Text, leak) {
+						t.Errorf("rejection says %q", leak)
+					}
+				}
+			}
+		})
+	}
+}
+
+func assertContains(t *testing.T, s string, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			t.Errorf("missing %q in:\n%s", p, s)
+		}
+	}
+}

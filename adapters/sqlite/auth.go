@@ -1,0 +1,377 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"mypt"
+)
+
+// Sign-in state: accounts, links, the failed-attempt counter, sessions and the audit log.
+
+const accountColumns = `account_id, email, first_name, last_name, password_hash, failed_attempts, locked_at,
+	lock_reason, created_at, last_login_at, password_changed_at`
+
+func scanAccount(r scanner) (mypt.Account, error) {
+	var a mypt.Account
+	var locked, created, last, changed sql.NullString
+	err := r.Scan(&a.ID, &a.Email, &a.FirstName, &a.LastName, &a.PasswordHash, &a.FailedAttempts, &locked,
+		&a.LockReason, &created, &last, &changed)
+	if err != nil {
+		return a, err
+	}
+	if a.LockedAt, err = scanTime(locked); err != nil {
+		return a, err
+	}
+	if a.CreatedAt, err = scanTime(created); err != nil {
+		return a, err
+	}
+	if a.LastLoginAt, err = scanTime(last); err != nil {
+		return a, err
+	}
+	a.PasswordChangedAt, err = scanTime(changed)
+	return a, err
+}
+
+// NormalizeEmail is how account emails are stored and looked up: trimmed and lower-cased.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// AccountByEmail returns the account whose email is email, compared case-insensitively.
+// It returns ErrNotFound if there is none.
+func (s *Store) AccountByEmail(ctx context.Context, email string) (mypt.Account, error) {
+	a, err := scanAccount(s.read.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM account WHERE email = ?`,
+		NormalizeEmail(email)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, fmt.Errorf("sqlite: account by email: %w", mypt.ErrNotFound)
+	}
+	if err != nil {
+		return a, fmt.Errorf("sqlite: read account: %w", err)
+	}
+	return a, nil
+}
+
+// Account returns the account with id; ErrNotFound if there is none.
+func (s *Store) Account(ctx context.Context, id int64) (mypt.Account, error) {
+	a, err := scanAccount(s.read.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM account WHERE account_id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, fmt.Errorf("sqlite: account %d: %w", id, mypt.ErrNotFound)
+	}
+	if err != nil {
+		return a, fmt.Errorf("sqlite: read account: %w", err)
+	}
+	return a, nil
+}
+
+// CreateAccount stores a new account (email lower-cased) and returns its id. It returns
+// ErrConflict if an account with the email exists. Times default to the store's clock.
+func (s *Store) CreateAccount(ctx context.Context, a mypt.Account) (int64, error) {
+	now := s.now()
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = now
+	}
+	if a.PasswordChangedAt.IsZero() {
+		a.PasswordChangedAt = a.CreatedAt
+	}
+	var id int64
+	err := s.WithTx(ctx, func(tx *sql.Tx) error {
+		var exists bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM account WHERE email = ?)`,
+			NormalizeEmail(a.Email)).Scan(&exists); err != nil {
+			return err
+		}
+		if exists {
+			return fmt.Errorf("sqlite: create account: email already has an account: %w", mypt.ErrConflict)
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO account (email, first_name, last_name, password_hash,
+			created_at, password_changed_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING account_id`,
+			NormalizeEmail(a.Email), a.FirstName, a.LastName, a.PasswordHash, FormatTime(a.CreatedAt),
+			FormatTime(a.PasswordChangedAt)).Scan(&id)
+	})
+	if err != nil && !errors.Is(err, mypt.ErrConflict) {
+		return 0, fmt.Errorf("sqlite: create account: %w", err)
+	}
+	return id, err
+}
+
+// LinkStudent records (or replaces) the link between an account and a student. Status defaults
+// to approved and ApprovedAt to now.
+func (s *Store) LinkStudent(ctx context.Context, l mypt.StudentLink) error {
+	if l.Status == "" {
+		l.Status = mypt.LinkApproved
+	}
+	if l.ApprovedAt.IsZero() {
+		l.ApprovedAt = s.now()
+	}
+	if l.ApprovedBy == "" {
+		l.ApprovedBy = "auto"
+	}
+	err := s.WithTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO account_student (account_id, student_id, contact_id, relationship,
+			status, approved_at, approved_by) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (account_id, student_id) DO UPDATE SET contact_id = excluded.contact_id,
+			relationship = excluded.relationship, status = excluded.status, approved_at = excluded.approved_at,
+			approved_by = excluded.approved_by, ended_at = NULL, end_reason = ''`,
+			l.AccountID, l.StudentID, l.ContactID, l.Relationship, l.Status, FormatTime(l.ApprovedAt), l.ApprovedBy)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: link student: %w", err)
+	}
+	return nil
+}
+
+// LinkedStudents returns every link of the account (any status), by student id.
+func (s *Store) LinkedStudents(ctx context.Context, accountID int64) ([]mypt.StudentLink, error) {
+	return queryAll(ctx, s.read, "linked students", `SELECT account_id, student_id, contact_id, relationship, status,
+		approved_at, approved_by FROM account_student WHERE account_id = ? ORDER BY student_id`,
+		func(r scanner) (mypt.StudentLink, error) {
+			var l mypt.StudentLink
+			var at string
+			err := r.Scan(&l.AccountID, &l.StudentID, &l.ContactID, &l.Relationship, &l.Status, &at, &l.ApprovedBy)
+			if err != nil {
+				return l, err
+			}
+			l.ApprovedAt, err = ParseTime(at)
+			return l, err
+		}, accountID)
+}
+
+// RecordLoginFailure counts one wrong password and locks the account when the count reaches
+// maxAttempts, in one atomic UPDATE … RETURNING, so parallel guesses cannot slip past the limit:
+// exactly one of them reaches maxAttempts and locks. It returns ErrNotFound for an unknown id.
+func (s *Store) RecordLoginFailure(ctx context.Context, accountID int64, maxAttempts int) (mypt.LoginFailure, error) {
+	var f mypt.LoginFailure
+	now := FormatTime(s.now())
+	err := s.WithTx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `UPDATE account SET
+			failed_attempts = failed_attempts + 1,
+			locked_at = CASE WHEN locked_at IS NULL AND failed_attempts + 1 >= ?1 THEN ?2 ELSE locked_at END,
+			lock_reason = CASE WHEN locked_at IS NULL AND failed_attempts + 1 >= ?1 THEN 'failed_attempts' ELSE lock_reason END
+			WHERE account_id = ?3
+			RETURNING failed_attempts, locked_at IS NOT NULL, failed_attempts = ?1 AND lock_reason = 'failed_attempts'`,
+			maxAttempts, now, accountID).Scan(&f.Attempts, &f.Locked, &f.NewlyLocked)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return f, fmt.Errorf("sqlite: record login failure: %w", mypt.ErrNotFound)
+	}
+	if err != nil {
+		return f, fmt.Errorf("sqlite: record login failure: %w", err)
+	}
+	return f, nil
+}
+
+// RecordLoginSuccess resets the failed-attempt counter and notes the sign-in time. It returns
+// ErrLocked if the account is locked (a parallel failure may have locked it since the password
+// was checked), so a lock always wins.
+func (s *Store) RecordLoginSuccess(ctx context.Context, accountID int64) error {
+	var n int64
+	err := s.WithTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE account SET failed_attempts = 0, last_login_at = ?
+			WHERE account_id = ? AND locked_at IS NULL`, FormatTime(s.now()), accountID)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: record login: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlite: record login: %w", mypt.ErrLocked)
+	}
+	return nil
+}
+
+// Lock locks the account now with reason (staff action); a locked account stays locked.
+func (s *Store) Lock(ctx context.Context, accountID int64, reason string) error {
+	return s.execOne(ctx, "lock account", `UPDATE account SET locked_at = COALESCE(locked_at, ?), lock_reason = ?
+		WHERE account_id = ?`, FormatTime(s.now()), reason, accountID)
+}
+
+// Unlock clears the lock and the failed-attempt counter. ErrNotFound for an unknown id.
+func (s *Store) Unlock(ctx context.Context, accountID int64) error {
+	return s.execOne(ctx, "unlock account", `UPDATE account SET locked_at = NULL, lock_reason = '', failed_attempts = 0
+		WHERE account_id = ?`, accountID)
+}
+
+func (s *Store) execOne(ctx context.Context, what, query string, args ...any) error {
+	var n int64
+	err := s.WithTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlite: %s: %w", what, mypt.ErrNotFound)
+	}
+	return nil
+}
+
+// randomToken returns n random bytes, base64url without padding.
+func randomToken(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand panics rather than return short)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// HashSessionID is how a session id is stored: its SHA-256.
+func HashSessionID(id string) []byte {
+	h := sha256.Sum256([]byte(id))
+	return h[:]
+}
+
+// CreateSession starts a session for the account: a fresh random 256-bit id (returned, to go in
+// the cookie; only its SHA-256 is stored) and a fresh CSRF token.
+func (s *Store) CreateSession(ctx context.Context, accountID int64, clientAddr string) (id string, sess mypt.Session, err error) {
+	id = randomToken(32)
+	now := s.now()
+	sess = mypt.Session{IDHash: HashSessionID(id), AccountID: accountID, CSRFToken: randomToken(32),
+		CreatedAt: now, LastSeenAt: now, ClientAddr: clientAddr}
+	err = s.WithTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO session (id_hash, account_id, csrf_token, created_at, last_seen_at,
+			client_addr) VALUES (?, ?, ?, ?, ?, ?)`, sess.IDHash, accountID, sess.CSRFToken, FormatTime(now),
+			FormatTime(now), clientAddr)
+		return err
+	})
+	if err != nil {
+		return "", mypt.Session{}, fmt.Errorf("sqlite: create session: %w", err)
+	}
+	return id, sess, nil
+}
+
+// Session returns the session whose cookie id is id; ErrNotFound if there is none. Expiry is
+// the caller's rule.
+func (s *Store) Session(ctx context.Context, id string) (mypt.Session, error) {
+	var sess mypt.Session
+	var created, seen string
+	err := s.read.QueryRowContext(ctx, `SELECT id_hash, account_id, csrf_token, created_at, last_seen_at, client_addr
+		FROM session WHERE id_hash = ?`, HashSessionID(id)).Scan(&sess.IDHash, &sess.AccountID, &sess.CSRFToken,
+		&created, &seen, &sess.ClientAddr)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sess, fmt.Errorf("sqlite: session: %w", mypt.ErrNotFound)
+	}
+	if err != nil {
+		return sess, fmt.Errorf("sqlite: read session: %w", err)
+	}
+	if sess.CreatedAt, err = ParseTime(created); err != nil {
+		return sess, err
+	}
+	sess.LastSeenAt, err = ParseTime(seen)
+	return sess, err
+}
+
+// TouchSession records activity on the session (for the idle timeout).
+func (s *Store) TouchSession(ctx context.Context, idHash []byte, at time.Time) error {
+	err := s.WithTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE session SET last_seen_at = ? WHERE id_hash = ? AND last_seen_at < ?`,
+			FormatTime(at), idHash, FormatTime(at))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: touch session: %w", err)
+	}
+	return nil
+}
+
+// DeleteSession ends one session; ending one that does not exist is not an error.
+func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
+	err := s.WithTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM session WHERE id_hash = ?`, idHash)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: delete session: %w", err)
+	}
+	return nil
+}
+
+// DeleteAccountSessions ends every session of the account (password change, lock, unlink).
+func (s *Store) DeleteAccountSessions(ctx context.Context, accountID int64) error {
+	err := s.WithTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM session WHERE account_id = ?`, accountID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: delete sessions of account %d: %w", accountID, err)
+	}
+	return nil
+}
+
+// DeleteExpiredSessions removes sessions idle since before idleBefore or created before
+// createdBefore, and returns how many went.
+func (s *Store) DeleteExpiredSessions(ctx context.Context, idleBefore, createdBefore time.Time) (int64, error) {
+	var n int64
+	err := s.WithTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM session WHERE last_seen_at < ? OR created_at < ?`,
+			FormatTime(idleBefore), FormatTime(createdBefore))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: delete expired sessions: %w", err)
+	}
+	return n, nil
+}
+
+// WriteAudit appends entries to the audit log in one transaction.
+func (s *Store) WriteAudit(ctx context.Context, entries ...mypt.AuditEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	err := s.WithTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_log (at, actor, action, student_id, page, detail,
+			client_addr) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, e := range entries {
+			at := e.At
+			if at.IsZero() {
+				at = s.now()
+			}
+			if _, err := stmt.ExecContext(ctx, FormatTime(at), e.Actor, e.Action, e.StudentID, e.Page, e.Detail,
+				e.ClientAddr); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: write audit: %w", err)
+	}
+	return nil
+}
+
+// AuditEntries returns audit entries at or after since, oldest first, at most limit of them.
+func (s *Store) AuditEntries(ctx context.Context, since time.Time, limit int) ([]mypt.AuditEntry, error) {
+	return queryAll(ctx, s.read, "audit log", `SELECT at, actor, action, student_id, page, detail, client_addr
+		FROM audit_log WHERE at >= ? ORDER BY at, audit_id LIMIT ?`,
+		func(r scanner) (mypt.AuditEntry, error) {
+			var e mypt.AuditEntry
+			var at string
+			err := r.Scan(&at, &e.Actor, &e.Action, &e.StudentID, &e.Page, &e.Detail, &e.ClientAddr)
+			if err != nil {
+				return e, err
+			}
+			e.At, err = ParseTime(at)
+			return e, err
+		}, FormatTime(since), limit)
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mypt/config"
+)
+
+func runCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err = run(context.Background(), args, &out, &errb)
+	return out.String(), errb.String(), err
+}
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "mypt.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestVersionAndUsage(t *testing.T) {
+	out, _, err := runCmd(t, "version")
+	if err != nil || !strings.HasPrefix(out, "mypt ") {
+		t.Errorf("version = %q, %v", out, err)
+	}
+	_, errOut, err := runCmd(t, "frobnicate")
+	var ec exitCode
+	if !errors.As(err, &ec) || ec != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: %v %q", err, errOut)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	good := writeConfig(t, "data: {dir: "+t.TempDir()+"}\ncollege: {name: Croydon College, public_base_url: \"https://parents.example.ac.uk\"}\n")
+	if _, errOut, err := runCmd(t, "config", "check", "--config", good); err != nil {
+		t.Errorf("good config: %v %s", err, errOut)
+	}
+	bad := writeConfig(t, "public:\n  pubic: 1\nlog:\n  level: loud\n")
+	out, _, err := runCmd(t, "config", "check", "--config", bad)
+	var ec exitCode
+	if !errors.As(err, &ec) || ec != 1 || !strings.Contains(out, `mypt.yaml:2: unknown key "pubic" in section public`) {
+		t.Errorf("bad config: %v\n%s", err, out)
+	}
+	invalid := writeConfig(t, "log:\n  level: loud\npublic: {addr: nonsense}\n")
+	out, _, err = runCmd(t, "config", "check", "--config", invalid)
+	if !errors.As(err, &ec) || ec != 1 {
+		t.Fatalf("invalid config passed: %s", out)
+	}
+	for _, want := range []string{"log.level:", "public.addr:", "college.name:", "college.public_base_url:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config check output lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, err = runCmd(t, "config", "check", "--config", good, "--print")
+	if err != nil || !strings.Contains(out, "name: Croydon College") {
+		t.Errorf("--print: %v\n%s", err, out)
+	}
+}
+
+func TestConfigCheckPrintRedactsSecrets(t *testing.T) {
+	var secret *config.Key
+	for _, k := range config.Keys() {
+		if k.Type == "secret" {
+			secret = &k
+			break
+		}
+	}
+	if secret == nil {
+		t.Skip("no secret key in the configuration yet")
+	}
+	t.Setenv(secret.Env, "hunter2-do-not-print")
+	good := writeConfig(t, "data: {dir: "+t.TempDir()+"}\ncollege: {name: X, public_base_url: \"https://x.example\"}\n")
+	out, errOut, _ := runCmd(t, "config", "check", "--config", good, "--print")
+	if strings.Contains(out+errOut, "hunter2") {
+		t.Errorf("secret printed:\n%s", out)
+	}
+}
+
+func TestServeNeedsConfig(t *testing.T) {
+	t.Setenv("MYPT_CONFIG", "")
+	_, _, err := runCmd(t, "serve")
+	if err == nil || !strings.Contains(err.Error(), "no configuration") {
+		t.Errorf("serve without config: %v", err)
+	}
+}
+
+// TestServeShutsDownGracefully starts serve on a three-line config, holds a request open
+// across the shutdown, and checks the request completes and the cache is closed.
+func TestServeShutsDownGracefully(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Parse("test.yaml", []byte("data: {dir: "+dir+"}\ncollege: {name: Croydon College, public_base_url: \"https://parents.example.ac.uk\"}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := net.Listen("tcp", "127.0.0.1:0")
+	in, _ := net.Listen("tcp", "127.0.0.1:0")
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		io.WriteString(w, "finished")
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := newApp(ctx, appOptions{Config: cfg, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)), Public: pub, Internal: in, Push: slow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.run(ctx) }()
+
+	resp, err := http.Get("http://" + in.Addr().String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Post("http://"+in.Addr().String()+"/mis/v1/batches", "application/x-ndjson", strings.NewReader("{}"))
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	<-entered
+	cancel()
+	// New connections are refused once shutdown has begun.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", pub.Addr().String(), time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(release)
+	if body := <-got; body != "finished" {
+		t.Errorf("in-flight request got %q", body)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("run = %v", err)
+	}
+	if err := a.store.ReadDB().Ping(); err == nil {
+		t.Error("cache still open after shutdown")
+	}
+}
+
+func TestBackupAndMigrate(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := writeConfig(t, "data: {dir: "+dir+"}\ncollege: {name: X, public_base_url: \"https://x.example\"}\n")
+	out, errOut, err := runCmd(t, "migrate", "--config", cfgFile)
+	if err != nil || !strings.Contains(out, "schema version") {
+		t.Fatalf("migrate: %v %s %s", err, out, errOut)
+	}
+	dest := filepath.Join(t.TempDir(), "backup.db")
+	out, errOut, err = runCmd(t, "backup", dest, "--config", cfgFile)
+	if err != nil || !strings.Contains(out, "backed up") {
+		t.Fatalf("backup: %v %s %s", err, out, errOut)
+	}
+	if _, _, err := runCmd(t, "backup", dest, "--config", cfgFile); err == nil {
+		t.Error("backup overwrote an existing file")
+	}
+}

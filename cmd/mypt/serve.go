@@ -1,0 +1,333 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"mypt"
+	"mypt/adapters/sqlite"
+	"mypt/config"
+	"mypt/portal"
+)
+
+// ShutdownTimeout bounds a graceful shutdown: in-flight requests and workers get this long to
+// finish before connections are closed and the cache is closed anyway.
+const ShutdownTimeout = 10 * time.Second
+
+// configPath returns --config, else $MYPT_CONFIG.
+func configPath(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return os.Getenv("MYPT_CONFIG")
+}
+
+// loadConfig loads and validates the configuration, reporting every problem at once.
+func loadConfig(path string) (config.Config, error) {
+	cfg, err := config.Load(path, os.Environ())
+	if err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// cachePath is where the cache lives under the data directory.
+func cachePath(cfg config.Config) string { return filepath.Join(cfg.Data.Dir, "mypt.db") }
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	cfgFile := fs.String("config", "", "configuration file (default $MYPT_CONFIG)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	path := configPath(*cfgFile)
+	if path == "" {
+		return errors.New("serve: no configuration: pass --config FILE or set MYPT_CONFIG (try `mypt demo` for a configuration-free run)")
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		return err
+	}
+	a, err := newApp(ctx, appOptions{Config: cfg, Logger: logger})
+	if err != nil {
+		return err
+	}
+	return a.run(ctx)
+}
+
+// appOptions configure newApp.
+type appOptions struct {
+	Config config.Config
+	Logger *slog.Logger
+	Now    func() time.Time
+	// Listeners already open (the demo and tests pass 127.0.0.1:0 ones); nil listens on the
+	// configured addresses.
+	Public, Internal net.Listener
+	// Push answers POST /mis/v1/batches; when nil, newPushHandler builds it from the config.
+	Push http.Handler
+}
+
+// app is one running mypt: the cache, the portal, both listeners and the background workers.
+type app struct {
+	cfg      config.Config
+	log      *slog.Logger
+	now      func() time.Time
+	store    *sqlite.Store
+	reg      *prometheus.Registry
+	portal   *portal.Server
+	public   net.Listener // nil when the public listener is disabled
+	internal net.Listener
+	servers  []*http.Server
+	push     http.Handler // POST /mis/v1/batches; nil until the push area is wired
+	workers  []worker
+	// steps are run in reverse order by shutdown (LIFO): the last thing started stops first.
+	steps []step
+}
+
+// worker is a background loop run under the app's errgroup until its context ends.
+type worker struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// step is one shutdown step.
+type step struct {
+	name string
+	fn   func(ctx context.Context) error
+}
+
+func (a *app) onShutdown(name string, fn func(ctx context.Context) error) {
+	a.steps = append(a.steps, step{name, fn})
+}
+
+// newApp opens the cache, builds the portal and opens the listeners. On error it undoes what
+// it had done.
+func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	cfg := o.Config
+	a := &app{cfg: cfg, log: o.Logger, now: o.Now}
+	defer func() {
+		if err != nil {
+			a.shutdown(context.WithoutCancel(ctx))
+		}
+	}()
+
+	store, err := sqlite.Open(ctx, cachePath(cfg), sqlite.Options{Now: o.Now, Unmarked: cfg.Attendance.Unmarked})
+	if err != nil {
+		return nil, err
+	}
+	a.store = store
+	a.onShutdown("close cache", func(context.Context) error { return store.Close() })
+
+	a.reg = portal.NewRegistry(moduleVersion())
+	bands, err := mypt.ParseBands(cfg.Attendance.Bands)
+	if err != nil {
+		return nil, fmt.Errorf("attendance.bands: %w", err)
+	}
+	unmarked, err := mypt.ParseUnmarkedPolicy(cfg.Attendance.Unmarked)
+	if err != nil {
+		return nil, fmt.Errorf("attendance.unmarked: %w", err)
+	}
+	push := o.Push
+	if push == nil {
+		if push, err = newPushHandler(a); err != nil {
+			return nil, err
+		}
+	}
+	a.push = push
+	hsts := false
+	if u, err := url.Parse(cfg.College.PublicBaseURL); err == nil && u.Scheme == "https" {
+		hsts = true
+	}
+	srv, err := portal.New(portal.Options{
+		Store: store, Logger: a.log, Registerer: a.reg, Now: o.Now,
+		College: cfg.College, Portal: cfg.Portal, Eligibility: cfg.Eligibility.Policy(),
+		Bands: bands, Unmarked: unmarked, HSTS: hsts, TrustProxyHeaders: cfg.Public.TrustProxyHeaders,
+		Gatherer: a.reg, Readiness: a.readiness(), Push: push,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.portal = srv
+	a.onShutdown("flush audit log", srv.Close)
+
+	if err := a.addWorkers(); err != nil {
+		return nil, err
+	}
+
+	a.public, err = listen(o.Public, cfg.Public.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("public listener: %w", err)
+	}
+	a.internal, err = listen(o.Internal, cfg.Internal.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("internal listener: %w", err)
+	}
+	return a, nil
+}
+
+func listen(l net.Listener, addr string) (net.Listener, error) {
+	if l != nil {
+		return l, nil
+	}
+	if addr == "" {
+		return nil, nil
+	}
+	return net.Listen("tcp", addr)
+}
+
+// readiness is what /readyz requires of the cache.
+func (a *app) readiness() []portal.ReadinessCheck {
+	return []portal.ReadinessCheck{
+		{Name: "cache", Check: func(ctx context.Context) error { return a.store.ReadDB().PingContext(ctx) }},
+		{Name: "schema", Check: func(ctx context.Context) error {
+			v, err := a.store.SchemaVersion(ctx)
+			if err != nil {
+				return err
+			}
+			if latest := sqlite.LatestSchema(); v != latest {
+				return fmt.Errorf("cache schema is at version %d, this binary expects %d", v, latest)
+			}
+			return nil
+		}},
+	}
+}
+
+// addWorkers adds the background loops the configuration enables. The pull syncer, mailbox
+// watcher, outbox and eligibility sweep are wired here as their areas land.
+func (a *app) addWorkers() error { return nil }
+
+// httpServer builds an http.Server with timeouts that a slow or hostile client cannot abuse.
+func (a *app) httpServer(name string, h http.Handler, readTimeout time.Duration) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.With("listener", name).Handler(), slog.LevelWarn),
+	}
+}
+
+// run serves until ctx ends or a listener or worker fails, then shuts down gracefully: stop
+// accepting and let in-flight requests finish, stop the workers, flush the audit log, close
+// the cache — all within ShutdownTimeout.
+func (a *app) run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	serve := func(name string, l net.Listener, h http.Handler, tlsCfg config.ListenerConfig, readTimeout time.Duration) {
+		if l == nil {
+			a.log.Info("listener disabled", "listener", name)
+			return
+		}
+		srv := a.httpServer(name, h, readTimeout)
+		a.servers = append(a.servers, srv)
+		a.log.Info("listening", "listener", name, "addr", l.Addr().String(), "tls", tlsCfg.TLSCertFile != "")
+		g.Go(func() error {
+			var err error
+			if tlsCfg.TLSCertFile != "" {
+				err = srv.ServeTLS(l, tlsCfg.TLSCertFile, tlsCfg.TLSKeyFile)
+			} else {
+				err = srv.Serve(l)
+			}
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return fmt.Errorf("%s listener: %w", name, err)
+		})
+	}
+
+	var wg sync.WaitGroup
+	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(gctx))
+	defer stopWorkers()
+	for _, w := range a.workers {
+		wg.Add(1)
+		g.Go(func() error {
+			defer wg.Done()
+			err := w.run(wctx)
+			if err == nil || errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return fmt.Errorf("%s: %w", w.name, err)
+		})
+	}
+	a.onShutdown("stop workers", func(ctx context.Context) error {
+		stopWorkers()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("workers still running after %s", ShutdownTimeout)
+		}
+	})
+
+	serve("internal", a.internal, a.portal.InternalHandler(), a.cfg.Internal, 5*time.Minute)
+	serve("public", a.public, a.portal.PublicHandler(), a.cfg.Public, time.Minute)
+	for _, srv := range a.servers {
+		a.onShutdown("stop accepting", func(ctx context.Context) error {
+			if err := srv.Shutdown(ctx); err != nil {
+				srv.Close()
+				return fmt.Errorf("in-flight requests cut off: %w", err)
+			}
+			return nil
+		})
+	}
+	a.log.Info("mypt started", "version", moduleVersion(), "cache", a.store.Path())
+
+	var shutdownErr error
+	g.Go(func() error {
+		<-gctx.Done()
+		a.log.Info("shutting down", "reason", context.Cause(gctx))
+		shutdownErr = a.shutdown(context.WithoutCancel(ctx))
+		return nil
+	})
+	err := g.Wait()
+	if err == nil {
+		a.log.Info("mypt stopped")
+	}
+	return errors.Join(err, shutdownErr)
+}
+
+// shutdown runs the shutdown steps last-first, each within what is left of ShutdownTimeout;
+// a failed step is logged and the rest still run.
+func (a *app) shutdown(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	for i := len(a.steps) - 1; i >= 0; i-- {
+		s := a.steps[i]
+		if err := s.fn(ctx); err != nil {
+			a.log.Warn("shutdown step failed", "step", s.name, "err", err)
+			errs = append(errs, fmt.Errorf("shutdown: %s: %w", s.name, err))
+		}
+	}
+	a.steps = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,290 @@
+package portal
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"html/template"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"mypt"
+)
+
+// report is the attendance report of one student and academic year, shared by the HTML page
+// and the PDF. Figures come from the cache's precomputed weekly and yearly rows; the marks
+// themselves (one range scan) fill the grid.
+type report struct {
+	StudentID   string
+	StudentName string
+	College     string
+	Year        int
+	YearLabel   string
+	Years       []yearOption
+	Totals      tallyView
+	Days        []string
+	Weeks       []weekRow
+	Key         []keyRow
+	Courses     []courseRow
+}
+
+type yearOption struct {
+	Year     int
+	Label    string
+	Selected bool
+}
+
+type tallyView struct {
+	Possible, Attended, Late, Absent int
+	Attendance, Punctuality          string
+	Band                             string
+}
+
+func tallyOf(t mypt.Tally, bands []mypt.Band) tallyView {
+	return tallyView{Possible: t.Possible(), Attended: t.Attended(), Late: t.Late, Absent: t.Absent + t.AuthorisedAbsent,
+		Attendance: t.AttendancePct().String(), Punctuality: t.PunctualityPct().String(),
+		Band: mypt.BandFor(t.AttendancePct(), bands)}
+}
+
+type weekRow struct {
+	WC          string // dd/mm/yyyy of the Monday
+	Days        [][]markCell
+	Attendance  string
+	Punctuality string
+}
+
+type markCell struct {
+	Mark  string // as the MIS writes it, e.g. "/"
+	Label string // for screen readers, e.g. "Present, morning"
+	Class string // present | late | absent | neutral | unmarked
+}
+
+type keyRow struct {
+	Mark        string
+	Description string
+	Counts      string // how it counts: present, late, absent, not counted
+}
+
+type courseRow struct {
+	Title string
+	Code  string
+	Tally tallyView
+}
+
+var dayNames = []string{"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
+
+// dayPart names the part of the day a session starting at HH:MM falls in.
+func dayPart(start string) string {
+	switch {
+	case start == "":
+		return ""
+	case start < "12:00":
+		return "morning"
+	case start < "17:00":
+		return "afternoon"
+	}
+	return "evening"
+}
+
+// markLabel is the screen-reader text of a mark: its MIS description (less any AM/PM the
+// description carries, since we say it in words) and the part of the day.
+func markLabel(desc, start string) string {
+	d := strings.TrimSpace(desc)
+	lower := strings.ToLower(d)
+	for _, suffix := range []string{" am", " pm", " (am)", " (pm)", " (morning)", " (afternoon)", " (evening)", " - am", " - pm"} {
+		if strings.HasSuffix(lower, suffix) {
+			d = strings.TrimSpace(d[:len(d)-len(suffix)])
+			break
+		}
+	}
+	if p := dayPart(start); p != "" {
+		return d + ", " + p
+	}
+	return d
+}
+
+func categoryClass(c mypt.MarkCategory) string {
+	switch c {
+	case mypt.CategoryPresent:
+		return "present"
+	case mypt.CategoryLate:
+		return "late"
+	case mypt.CategoryAbsent, mypt.CategoryAuthorisedAbsent:
+		return "absent"
+	case mypt.CategoryNeutral:
+		return "neutral"
+	}
+	return "unmarked"
+}
+
+func (s *Server) countsAs(c mypt.MarkCategory) string {
+	switch c {
+	case mypt.CategoryPresent:
+		return "present"
+	case mypt.CategoryLate:
+		return "attended, late"
+	case mypt.CategoryAbsent:
+		return "absent"
+	case mypt.CategoryAuthorisedAbsent:
+		return "absent (authorised)"
+	case mypt.CategoryNeutral:
+		return "not counted"
+	}
+	if s.opts.Unmarked == mypt.UnmarkedAbsent {
+		return "absent"
+	}
+	return "not counted"
+}
+
+// chooseYear picks the report's year: the one asked for, else this academic year if it has
+// marks, else the newest year that has. ok is false for a malformed year.
+func (s *Server) chooseYear(r *http.Request, years []int) (int, bool) {
+	if q := r.URL.Query().Get("year"); q != "" {
+		y, err := strconv.Atoi(q)
+		if err != nil || y < 1900 || y > 2999 {
+			return 0, false
+		}
+		return y, true
+	}
+	cur := mypt.AcademicYearOf(s.today())
+	if len(years) == 0 || slices.Contains(years, cur) {
+		return cur, true
+	}
+	return years[0], true
+}
+
+// buildReport reads and assembles the report.
+func (s *Server) buildReport(ctx context.Context, st mypt.Student, year int, years []int) (*report, error) {
+	id := st.StudentID
+	rep := &report{StudentID: id, StudentName: st.LegalFirstNames + " " + st.LegalLastName,
+		College: s.siteName(st.College), Year: year, YearLabel: mypt.YearLabel(year)}
+	for _, y := range years {
+		rep.Years = append(rep.Years, yearOption{y, mypt.YearLabel(y), y == year})
+	}
+	if !slices.Contains(years, year) {
+		rep.Years = append(rep.Years, yearOption{year, mypt.YearLabel(year), true})
+	}
+	types, err := s.store.MarkTypes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	marks, err := s.store.AttendanceMarks(ctx, id, year)
+	if err != nil {
+		return nil, err
+	}
+	weeks, err := s.store.AttendanceWeeks(ctx, id, year)
+	if err != nil {
+		return nil, err
+	}
+	yearRows, err := s.store.AttendanceYears(ctx, id, year)
+	if err != nil {
+		return nil, err
+	}
+	sessions := mypt.Resolve(marks, types)
+	byWeek := map[mypt.Date][7][]mypt.MarkedSession{}
+	weekend := false
+	used := map[string]mypt.MarkCategory{}
+	for _, w := range mypt.GroupWeeks(sessions, s.opts.Unmarked) {
+		byWeek[w.Monday] = w.Days
+		if len(w.Days[5]) > 0 || len(w.Days[6]) > 0 {
+			weekend = true
+		}
+	}
+	ndays := 5
+	if weekend {
+		ndays = 7
+	}
+	rep.Days = dayNames[:ndays]
+	for _, wt := range weeks {
+		if wt.Tally.Possible() == 0 {
+			continue // a week with no counted session is not shown
+		}
+		row := weekRow{WC: wt.WeekStart.UK(), Attendance: wt.Tally.AttendancePct().String(),
+			Punctuality: wt.Tally.PunctualityPct().String(), Days: make([][]markCell, ndays)}
+		days := byWeek[wt.WeekStart]
+		for d := 0; d < ndays; d++ {
+			for _, m := range days[d] {
+				mark := m.Mark
+				if mark == "" {
+					mark = "·"
+				} else {
+					used[m.Mark] = m.Category
+				}
+				row.Days[d] = append(row.Days[d], markCell{Mark: mark, Label: markLabel(m.Description, m.StartTime),
+					Class: categoryClass(m.Category)})
+			}
+		}
+		rep.Weeks = append(rep.Weeks, row)
+	}
+	keys := make([]string, 0, len(used))
+	for k := range used {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		rep.Key = append(rep.Key, keyRow{Mark: k, Description: types[k].Description, Counts: s.countsAs(used[k])})
+	}
+	var enrolments map[string]mypt.CourseEnrolment
+	for _, yr := range yearRows {
+		if yr.EnrolmentID == "" {
+			rep.Totals = tallyOf(yr.Tally, s.opts.Bands)
+			continue
+		}
+		if yr.Tally.Possible() == 0 {
+			continue
+		}
+		if enrolments == nil {
+			if enrolments, err = s.courseTitles(ctx, id); err != nil {
+				return nil, err
+			}
+		}
+		e := enrolments[yr.EnrolmentID]
+		rep.Courses = append(rep.Courses, courseRow{Title: orDash(e.Course.Title), Code: e.Course.Code,
+			Tally: tallyOf(yr.Tally, s.opts.Bands)})
+	}
+	if rep.Totals.Attendance == "" {
+		rep.Totals = tallyOf(mypt.Tally{}, s.opts.Bands)
+	}
+	return rep, nil
+}
+
+type attendanceView struct {
+	Base
+	Report   template.HTML // the cached report body
+	Year     int
+	DataAsOf string
+}
+
+func (s *Server) handleAttendance(w http.ResponseWriter, r *http.Request, sr *studentRequest) (string, error) {
+	st := sr.access.Student
+	years, err := s.store.AttendanceYearList(r.Context(), st.StudentID)
+	if err != nil {
+		return "", err
+	}
+	year, ok := s.chooseYear(r, years)
+	if !ok {
+		return "", mypt.ErrNotFound
+	}
+	key := pageKey{student: st.StudentID, version: sr.access.Version, year: year, kind: "html"}
+	body, hit := s.pages.get(key)
+	if !hit {
+		rep, err := s.buildReport(r.Context(), st, year, years)
+		if err != nil {
+			return "", err
+		}
+		var buf bytes.Buffer
+		if err := s.tmpl.pages["attendance"].ExecuteTemplate(&buf, "attendance_report", rep); err != nil {
+			return "", fmt.Errorf("portal: render attendance report: %w", err)
+		}
+		body = buf.Bytes()
+		if sr.access.Version > 0 {
+			s.pages.put(key, body)
+		}
+	}
+	v := &attendanceView{Report: template.HTML(body), Year: year, DataAsOf: s.londonTime(sr.access.DataAsOf)}
+	v.Title = "Attendance and punctuality " + mypt.YearLabel(year)
+	v.Student = sr.nav
+	return strconv.Itoa(year), s.renderPage(w, r, http.StatusOK, "attendance", v)
+}
