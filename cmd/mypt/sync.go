@@ -259,3 +259,38 @@ func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
 	return s
 }
+
+// addMISPuller connects to the MIS (failing with the cause named, MS-3), builds the pull loop on
+// the app's cache, registry and clock, and adds it as a worker; the source is closed at
+// shutdown. serve calls it from addWorkers when mis.enabled; the returned Puller's Trigger
+// answers POST /mis/v1/sync.
+func (a *app) addMISPuller(ctx context.Context) (*syncer.Puller, error) {
+	src, err := openMISSource(ctx, a.cfg.MIS, os.Getenv("MYPT_MIS_DSN"), a.log)
+	if err != nil {
+		return nil, err
+	}
+	if !src.SnapshotIsolation() {
+		a.log.Warn("mis: reading in READ COMMITTED")
+	}
+	p, err := newMISPuller(a.cfg.MIS, src, a.store, a.log, a.reg, a.now)
+	if err != nil {
+		src.Close()
+		return nil, err
+	}
+	a.workers = append(a.workers, worker{name: "mis pull", run: p.Run})
+	a.onShutdown("close mis connections", func(context.Context) error { return src.Close() })
+	return p, nil
+}
+
+// addDemoTDS is `mypt demo --mis tds`: it serves rows (the synthetic college) from an
+// in-process TDS server, mirrors them into the app's cache through the real driver, adapter
+// and pull loop (one full pass before it returns), and adds the loop as a worker.
+func (a *app) addDemoTDS(ctx context.Context, dir string, rows []mypt.Row) (*DemoTDS, error) {
+	d, err := startDemoTDS(ctx, dir, rows, a.store, a.log, a.reg)
+	if err != nil {
+		return nil, err
+	}
+	a.workers = append(a.workers, worker{name: "mis pull (demo tds)", run: d.Puller.Run})
+	a.onShutdown("stop demo tds server", func(context.Context) error { return d.Close() })
+	return d, nil
+}
