@@ -276,6 +276,25 @@ func (p *Puller) Run(ctx context.Context) error {
 	}
 }
 
+// LastSuccess is when every configured entity had last been pulled successfully: the oldest of
+// their last successful passes, or the zero time while any entity has never succeeded since
+// start. It answers /readyz's "last successful sync within the configured age".
+func (p *Puller) LastSuccess() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var oldest time.Time
+	for _, e := range p.o.Entities {
+		t, ok := p.lastSuccess[e]
+		if !ok {
+			return time.Time{}
+		}
+		if oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
+	}
+	return oldest
+}
+
 func (p *Puller) updateAges(now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -204,6 +204,9 @@ func TestFullSyncEqualsPush(t *testing.T) {
 	if v := testutil.ToFloat64(mustCounter(t, r.reg, "mypt_sync_passes_total", "entity", "attendance_mark", "result", "success")); v != 1 {
 		t.Errorf("passes_total = %v", v)
 	}
+	if r.puller.LastSuccess().IsZero() {
+		t.Error("LastSuccess is zero after a successful pass")
+	}
 	runs, err := r.store.SyncRuns(ctx, mypt.EntityAttendanceMark, 10)
 	if err != nil || len(runs) != 1 || !runs[0].Success || runs[0].Read != 12*30 {
 		t.Errorf("run history %+v %v", runs, err)
