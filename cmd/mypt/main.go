@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "serve":
 		return runServe(ctx, rest, stdout, stderr)
 	case "sync":
-		return runSyncCmd(ctx, rest, stdout, stderr)
+		return runSync(ctx, rest, stdout, stderr)
 	case "push":
 		return runPush(ctx, rest, stdout, stderr)
 	case "migrate":
