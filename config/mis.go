@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // MISConfig configures the SQL Server pull syncer (section "mis"). See docs/mssql.md.
 type MISConfig struct {
@@ -82,3 +85,87 @@ func defaultMIS() MISConfig {
 
 // DefaultMIS returns the mis section's defaults (for the loader and for tests).
 func DefaultMIS() MISConfig { return defaultMIS() }
+
+// setDefaults fills the mis section's defaults (called by Default on every section).
+func (c *MISConfig) setDefaults() { *c = defaultMIS() }
+
+// Problems reports the mis section's problems, each starting with its key (for Validate).
+func (c MISConfig) Problems() []string {
+	var ps []string
+	bad := func(key, format string, args ...any) { ps = append(ps, key+": "+fmt.Sprintf(format, args...)) }
+	if c.Enabled {
+		if c.Host == "" {
+			bad("host", "is required when the pull syncer is enabled")
+		}
+		if c.User == "" {
+			bad("user", "is required when the pull syncer is enabled")
+		}
+		if !c.Password.IsSet() {
+			bad("password", "is required when the pull syncer is enabled (give password_file or MYPT_MIS_PASSWORD_FILE)")
+		}
+	}
+	switch c.Encrypt {
+	case "", "true", "strict", "false", "disable":
+	default:
+		bad("encrypt", "%q: want true, strict, false or disable", c.Encrypt)
+	}
+	if c.Encrypt == "disable" && c.Enabled {
+		bad("encrypt", `"disable" sends the MIS password and student data in clear; use true (and mis.certificate)`)
+	}
+	switch c.TLSMin {
+	case "", "1.0", "1.1", "1.2", "1.3":
+	default:
+		bad("tls_min", "%q: want 1.0, 1.1, 1.2 or 1.3", c.TLSMin)
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		bad("port", "%d is not a TCP port", c.Port)
+	}
+	if c.PollInterval < 0 || (c.PollInterval > 0 && c.PollInterval < time.Second) {
+		bad("poll_interval", "%s is too short", c.PollInterval)
+	}
+	if c.PassTimeout < 0 {
+		bad("pass_timeout", "must not be negative")
+	}
+	if c.BatchRows < 0 {
+		bad("batch_rows", "must not be negative")
+	}
+	if c.ReconcileAt != "" {
+		if t, err := time.Parse("15:04", c.ReconcileAt); err != nil || len(c.ReconcileAt) != 5 || t.IsZero() && c.ReconcileAt != "00:00" {
+			bad("reconcile_at", "%q is not a time of day HH:MM", c.ReconcileAt)
+		}
+	}
+	if c.TimeZone != "" {
+		if _, err := time.LoadLocation(c.TimeZone); err != nil {
+			bad("time_zone", "%q: %v", c.TimeZone, err)
+		}
+	}
+	if c.MaxDeleteShare < 0 || c.MaxDeleteShare > 1 {
+		bad("max_delete_share", "%v: want a share between 0 and 1", c.MaxDeleteShare)
+	}
+	for _, e := range c.Entities {
+		if !knownEntity(e) {
+			bad("entities", "unknown entity %q", e)
+		}
+	}
+	for e := range c.Queries {
+		if !knownEntity(e) {
+			bad("queries", "unknown entity %q", e)
+		}
+	}
+	for e := range c.KeyQueries {
+		if !knownEntity(e) {
+			bad("key_queries", "unknown entity %q", e)
+		}
+	}
+	return ps
+}
+
+// knownEntity avoids importing the domain package from config.
+func knownEntity(e string) bool {
+	switch e {
+	case "student", "contact", "course", "enrolment", "tutor", "mark_type", "attendance_mark", "document",
+		"achievement", "target_grade", "target", "policy_read", "meeting", "further_detail":
+		return true
+	}
+	return false
+}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"mypt"
 )
@@ -159,23 +158,36 @@ func NewPuller(o PullOptions) (*Puller, error) {
 			}
 		}
 	}
-	f := promauto.With(o.Registerer)
 	p := &Puller{
 		o: o, log: o.Logger, slot: make(chan struct{}, 1), trigger: make(chan struct{}, 1),
 		lastSuccess: map[mypt.Entity]time.Time{},
-		passes: f.NewCounterVec(prometheus.CounterOpts{Name: "mypt_sync_passes_total",
-			Help: "Pull passes per entity, by result."}, []string{"entity", "result"}),
-		rows: f.NewCounterVec(prometheus.CounterOpts{Name: "mypt_sync_rows_total",
-			Help: "Rows pulled from the MIS per entity, by operation and result."}, []string{"entity", "op", "result"}),
-		duration: f.NewHistogramVec(prometheus.HistogramOpts{Name: "mypt_sync_pass_duration_seconds",
-			Help:    "Duration of one entity's pull pass.",
-			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}}, []string{"entity"}),
-		lastOK: f.NewGaugeVec(prometheus.GaugeOpts{Name: "mypt_sync_last_success_timestamp_seconds",
-			Help: "Unix time of the entity's last successful pull pass."}, []string{"entity"}),
-		wmAge: f.NewGaugeVec(prometheus.GaugeOpts{Name: "mypt_sync_watermark_age_seconds",
-			Help: "Seconds since the entity's cache was last known to be current with the MIS."}, []string{"entity"}),
-		reconciled: f.NewCounterVec(prometheus.CounterOpts{Name: "mypt_reconcile_deletes_total",
-			Help: "Cached rows deleted by reconciliation because the MIS no longer has them."}, []string{"entity"}),
+	}
+	var err error
+	reg := o.Registerer
+	if p.passes, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mypt_sync_passes_total",
+		Help: "Pull passes per entity, by result."}, []string{"entity", "result"})); err != nil {
+		return nil, err
+	}
+	if p.rows, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mypt_sync_rows_total",
+		Help: "Rows pulled from the MIS per entity, by operation and result."}, []string{"entity", "op", "result"})); err != nil {
+		return nil, err
+	}
+	if p.duration, err = register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "mypt_sync_pass_duration_seconds",
+		Help:    "Duration of one entity's pull pass.",
+		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}}, []string{"entity"})); err != nil {
+		return nil, err
+	}
+	if p.lastOK, err = register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mypt_sync_last_success_timestamp_seconds",
+		Help: "Unix time of the entity's last successful pull pass."}, []string{"entity"})); err != nil {
+		return nil, err
+	}
+	if p.wmAge, err = register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mypt_sync_watermark_age_seconds",
+		Help: "Seconds since the entity's cache was last known to be current with the MIS."}, []string{"entity"})); err != nil {
+		return nil, err
+	}
+	if p.reconciled, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mypt_reconcile_deletes_total",
+		Help: "Cached rows deleted by reconciliation because the MIS no longer has them."}, []string{"entity"})); err != nil {
+		return nil, err
 	}
 	for _, e := range mypt.Entities {
 		l := string(e)
@@ -191,6 +203,21 @@ func NewPuller(o PullOptions) (*Puller, error) {
 		p.reconciled.WithLabelValues(l)
 	}
 	return p, nil
+}
+
+// register adds c to reg, or returns the collector already registered under its name, so a
+// Puller built again on the same registry (a restart of the component) does not panic (PM-1).
+func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(T); ok {
+				return existing, nil
+			}
+		}
+		return c, fmt.Errorf("syncer: register metrics: %w", err)
+	}
+	return c, nil
 }
 
 // Trigger asks the loop for a pass now (POST /mis/v1/sync). It never blocks; a request made
@@ -247,6 +274,25 @@ func (p *Puller) Run(ctx context.Context) error {
 			nextPoll = p.o.Now().Add(p.o.PollInterval)
 		}
 	}
+}
+
+// LastSuccess is when every configured entity had last been pulled successfully: the oldest of
+// their last successful passes, or the zero time while any entity has never succeeded since
+// start. It answers /readyz's "last successful sync within the configured age".
+func (p *Puller) LastSuccess() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var oldest time.Time
+	for _, e := range p.o.Entities {
+		t, ok := p.lastSuccess[e]
+		if !ok {
+			return time.Time{}
+		}
+		if oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
+	}
+	return oldest
 }
 
 func (p *Puller) updateAges(now time.Time) {

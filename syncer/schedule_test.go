@@ -59,3 +59,26 @@ func TestDailyRunsOnceOnDSTChangeDays(t *testing.T) {
 		t.Error("2:30 accepted")
 	}
 }
+
+// FuzzParseDaily: mis.reconcile_at comes from the config file; any input parses or is refused,
+// and a parsed time always has a next run in the future, on the next calendar day at the latest.
+func FuzzParseDaily(f *testing.F) {
+	for _, s := range []string{"02:30", "01:30", "24:00", "2:30", "", "23:59", "00:00", "ab:cd"} {
+		f.Add(s, int64(1743292800))
+	}
+	london, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, s string, unix int64) {
+		d, err := syncer.ParseDaily(s, london)
+		if err != nil {
+			return
+		}
+		from := time.Unix(unix%(1<<34), 0)
+		next := d.Next(from)
+		if !next.After(from) || next.Sub(from) > 50*time.Hour {
+			t.Fatalf("%q from %s: next %s", s, from, next)
+		}
+	})
+}

@@ -4,6 +4,7 @@ package mssql_test
 // syncer's pull loop and the real SQLite cache.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"mypt/adapters/mssql"
 	"mypt/adapters/mssql/mssqltest"
 	"mypt/adapters/sqlite"
+	"mypt/internal/synth"
 	"mypt/syncer"
 )
 
@@ -201,6 +203,9 @@ func TestFullSyncEqualsPush(t *testing.T) {
 	}
 	if v := testutil.ToFloat64(mustCounter(t, r.reg, "mypt_sync_passes_total", "entity", "attendance_mark", "result", "success")); v != 1 {
 		t.Errorf("passes_total = %v", v)
+	}
+	if r.puller.LastSuccess().IsZero() {
+		t.Error("LastSuccess is zero after a successful pass")
 	}
 	runs, err := r.store.SyncRuns(ctx, mypt.EntityAttendanceMark, 10)
 	if err != nil || len(runs) != 1 || !runs[0].Success || runs[0].Read != 12*30 {
@@ -534,5 +539,55 @@ func TestRunLoopPollsAndTriggers(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run returned %v", err)
+	}
+}
+
+// The synthetic college (internal/synth, what `mypt demo` serves) pulled through TDS equals the
+// same college pushed as NDJSON batches through the push path's parser and the ingest core.
+func TestSyntheticCollegePullEqualsPush(t *testing.T) {
+	t.Parallel()
+	c, err := synth.Generate(synth.Options{Seed: 7, Students: 6, AsOf: mypt.NewDate(2019, 3, 29)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := c.Rows()
+	r := newRig(t, rows, mssqltest.Options{TLS: mssqltest.TLSOptional}, nil)
+	ctx := ctxT(t)
+	if err := r.puller.RunOnce(ctx, "", false); err != nil {
+		t.Fatal(err)
+	}
+	push, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "push.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer push.Close()
+	for i, chunk := range synth.Chunks(rows, 5000) {
+		var buf bytes.Buffer
+		if err := synth.WriteNDJSON(&buf, fmt.Sprintf("synth-%d", i), chunk); err != nil {
+			t.Fatal(err)
+		}
+		b, err := mypt.ParseBatch(&buf, mypt.ParseLimits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Source, b.AllOrNothing = "push", true
+		if _, err := push.ApplyBatch(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pulled, pushed := dump(t, r.store), dump(t, push)
+	if len(pulled) != len(pushed) || len(pushed) != len(rows) {
+		t.Errorf("pulled %d rows, pushed %d, college has %d", len(pulled), len(pushed), len(rows))
+	}
+	diff := 0
+	for k, h := range pushed {
+		if pulled[k] != h {
+			if diff++; diff <= 5 {
+				t.Errorf("%s differs between pull and push", k)
+			}
+		}
+	}
+	if diff > 0 {
+		t.Errorf("%d rows differ", diff)
 	}
 }

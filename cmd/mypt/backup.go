@@ -10,41 +10,36 @@ import (
 	"mypt/adapters/sqlite"
 )
 
-// runBackup implements `mypt backup FILE`: a consistent copy of the cache at
-// dbPath written to FILE while the daemon keeps serving (SQLite VACUUM
-// INTO). It refuses to overwrite FILE. args are the arguments after the
-// global flags (--config has already picked dbPath).
-func runBackup(ctx context.Context, dbPath string, args []string, stdout io.Writer) error {
-	if len(args) != 1 || args[0] == "" {
-		return errors.New("mypt backup: want exactly one argument, the file to write (e.g. mypt backup /var/lib/mypt/backups/mypt-20261203.db)")
+// runRestore implements `mypt restore FILE [--config FILE]`: it replaces the cache in the
+// configured data directory with the backup FILE (written by `mypt backup`). It refuses while
+// `mypt serve` runs on that directory (the daemon holds sqlite.AcquireLock), and refuses a FILE
+// that is not an intact mypt cache or comes from a newer mypt. The replaced cache is kept
+// beside it with sqlite.PreviousSuffix.
+func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("restore", stderr)
+	cfgFile := fs.String("config", "", "configuration file (default $MYPT_CONFIG)")
+	if err := parseFlags(fs, interleaved(fs, args)); err != nil {
+		return err
 	}
-	dest := args[0]
-	if err := sqlite.BackupFile(ctx, dbPath, dest); err != nil {
-		return fmt.Errorf("mypt backup: %w", err)
+	if fs.NArg() != 1 || fs.Arg(0) == "" {
+		fmt.Fprintln(stderr, "usage: mypt restore FILE [--config FILE]   (stop mypt first)")
+		return exitCode(2)
 	}
-	fi, err := os.Stat(dest)
+	cfg, err := loadConfig(configPath(*cfgFile))
 	if err != nil {
-		return fmt.Errorf("mypt backup: %w", err)
+		return err
 	}
-	fmt.Fprintf(stdout, "backup of %s written to %s (%d bytes)\n", dbPath, dest, fi.Size())
-	return nil
+	return restoreCache(ctx, fs.Arg(0), cachePath(cfg), stdout)
 }
 
-// runRestore implements `mypt restore FILE`: replaces the cache at dbPath
-// with the backup FILE. It refuses while mypt serve runs on dbPath, and
-// refuses a FILE that is not an intact mypt cache or is from a newer mypt.
-// The replaced cache is kept as dbPath + sqlite.PreviousSuffix.
-func runRestore(ctx context.Context, dbPath string, args []string, stdout io.Writer) error {
-	if len(args) != 1 || args[0] == "" {
-		return errors.New("mypt restore: want exactly one argument, the backup file to restore")
-	}
-	src := args[0]
+// restoreCache puts the backup src in place of the cache at dbPath and says what it did.
+func restoreCache(ctx context.Context, src, dbPath string, stdout io.Writer) error {
 	_, statErr := os.Stat(dbPath)
 	if err := sqlite.Restore(ctx, src, dbPath); err != nil {
 		if errors.Is(err, sqlite.ErrCacheInUse) {
-			return fmt.Errorf("mypt restore: %w; stop the service first (systemctl stop mypt, or mypt service stop)", err)
+			return fmt.Errorf("restore: %w; stop the service first (systemctl stop mypt, or mypt service stop)", err)
 		}
-		return fmt.Errorf("mypt restore: %w", err)
+		return fmt.Errorf("restore: %w", err)
 	}
 	fmt.Fprintf(stdout, "restored %s into %s\n", src, dbPath)
 	if statErr == nil {

@@ -85,15 +85,22 @@ func runConfigCheck(_ context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
-// runBackupCmd is `mypt backup FILE [--config FILE]`: it finds the cache from the
-// configuration and hands over to the ops area's runBackup (VACUUM INTO, no overwrite).
+// runBackupCmd is `mypt backup FILE [--config FILE]`: a consistent copy of the configured
+// cache (VACUUM INTO, through the ops area's sqlite.BackupFile) while mypt keeps serving; it
+// refuses to overwrite FILE.
 func runBackupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return withCachePath(ctx, "backup", args, stdout, stderr, runBackup)
-}
-
-// runRestoreCmd is `mypt restore FILE [--config FILE]` (refused while mypt serve runs).
-func runRestoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return withCachePath(ctx, "restore", args, stdout, stderr, runRestore)
+	return withCachePath(ctx, "backup", args, stdout, stderr, func(ctx context.Context, dbPath string, args []string, stdout io.Writer) error {
+		dest := args[0]
+		if err := sqlite.BackupFile(ctx, dbPath, dest); err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+		fi, err := os.Stat(dest)
+		if err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+		fmt.Fprintf(stdout, "backup of %s written to %s (%d bytes)\n", dbPath, dest, fi.Size())
+		return nil
+	})
 }
 
 func withCachePath(ctx context.Context, name string, args []string, stdout, stderr io.Writer,

@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "serve":
 		return runServe(ctx, rest, stdout, stderr)
 	case "sync":
-		return runSyncCmd(ctx, rest, stdout, stderr)
+		return runSync(ctx, rest, stdout, stderr)
 	case "push":
 		return runPush(ctx, rest, stdout, stderr)
 	case "migrate":
@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "backup":
 		return runBackupCmd(ctx, rest, stdout, stderr)
 	case "restore":
-		return runRestoreCmd(ctx, rest, stdout, stderr)
+		return runRestore(ctx, rest, stdout, stderr)
 	case "service":
 		return runServiceCommand(ctx, rest, stdout, func(ctx context.Context) error {
 			cfgFile, _ := takeFlag(rest[min(1, len(rest)):], "config")

@@ -1,21 +1,18 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"mypt/adapters/sqlite"
 	"mypt/portal"
 )
 
-// opsReadiness says which /readyz checks apply; serve fills it from the
+// opsReadiness says which metric-based /readyz checks apply; serve fills it from the
 // configuration.
 type opsReadiness struct {
 	// PullEnabled adds the "sync" check: the oldest entity's
-	// mypt_sync_last_success_timestamp_seconds within MaxSyncAge.
+	// mypt_sync_last_success_timestamp_seconds within MaxSyncAge (config ops.ready_max_sync_age).
 	PullEnabled bool
 	MaxSyncAge  time.Duration
 	// MailboxEnabled adds the "mailbox" check: mypt_mailbox_connected is 1.
@@ -23,34 +20,15 @@ type opsReadiness struct {
 	Now            func() time.Time
 }
 
-// opsReadinessChecks returns the checks for portal.ReadyzHandler: "cache"
-// (the SQLite file answers a query), "schema" (every migration this binary
-// knows is applied), and "sync" and "mailbox" when enabled, read from the
-// metrics those components export on g, so the checks need no handle on
-// the components themselves.
-func opsReadinessChecks(store *sqlite.Store, g prometheus.Gatherer, o opsReadiness) []portal.ReadinessCheck {
+// opsReadinessChecks returns the "sync" and "mailbox" checks for /readyz, to append to the
+// cache and schema checks. They read the metrics the pull syncer and the mailbox watcher
+// export on g, so they need no handle on those components; register the components on g
+// before the first probe.
+func opsReadinessChecks(g prometheus.Gatherer, o opsReadiness) []portal.ReadinessCheck {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	checks := []portal.ReadinessCheck{
-		{Name: "cache", Check: func(ctx context.Context) error {
-			var one int
-			if err := store.ReadDB().QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
-				return fmt.Errorf("cache does not answer: %w", err)
-			}
-			return nil
-		}},
-		{Name: "schema", Check: func(ctx context.Context) error {
-			v, err := store.SchemaVersion(ctx)
-			if err != nil {
-				return err
-			}
-			if latest := sqlite.LatestSchema(); v != latest {
-				return fmt.Errorf("cache schema is at version %d, this binary expects %d", v, latest)
-			}
-			return nil
-		}},
-	}
+	var checks []portal.ReadinessCheck
 	if o.PullEnabled {
 		checks = append(checks, portal.MaxAgeCheck("sync", o.MaxSyncAge, o.Now,
 			portal.OldestGaugeTimestamp(g, "mypt_sync_last_success_timestamp_seconds")))

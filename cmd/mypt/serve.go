@@ -129,6 +129,8 @@ type app struct {
 	workers   []worker
 	// steps are run in reverse order by shutdown (LIFO): the last thing started stops first.
 	steps []step
+	// shutdownTimeout bounds shutdown (ShutdownTimeout; tests shorten it).
+	shutdownTimeout time.Duration
 }
 
 // worker is a background loop run under the app's errgroup until its context ends.
@@ -157,7 +159,7 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 		o.Now = time.Now
 	}
 	cfg := o.Config
-	a := &app{cfg: cfg, log: o.Logger, now: o.Now}
+	a := &app{cfg: cfg, log: o.Logger, now: o.Now, shutdownTimeout: ShutdownTimeout}
 	defer func() {
 		if err != nil {
 			a.shutdown(context.WithoutCancel(ctx))
@@ -251,13 +253,33 @@ func listen(l net.Listener, addr string) (net.Listener, error) {
 	return net.Listen("tcp", addr)
 }
 
-// readiness is what /readyz requires: the cache and its schema, a recent successful sync when
-// the pull syncer runs, a connected mailbox when the watcher runs (the ops area's checks).
+// readiness is what /readyz requires: the cache answers and its schema is current, plus (the
+// ops area's checks) a recent successful sync when the pull syncer runs and a connected
+// mailbox when the watcher runs.
 func (a *app) readiness() []portal.ReadinessCheck {
-	return opsReadinessChecks(a.store, a.reg, opsReadiness{
+	checks := []portal.ReadinessCheck{
+		{Name: "cache", Check: func(ctx context.Context) error {
+			var one int
+			if err := a.store.ReadDB().QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+				return fmt.Errorf("cache does not answer: %w", err)
+			}
+			return nil
+		}},
+		{Name: "schema", Check: func(ctx context.Context) error {
+			v, err := a.store.SchemaVersion(ctx)
+			if err != nil {
+				return err
+			}
+			if latest := sqlite.LatestSchema(); v != latest {
+				return fmt.Errorf("cache schema is at version %d, this binary expects %d", v, latest)
+			}
+			return nil
+		}},
+	}
+	return append(checks, opsReadinessChecks(a.reg, opsReadiness{
 		PullEnabled: a.cfg.MIS.Enabled, MaxSyncAge: a.cfg.Ops.ReadyMaxSyncAge,
 		MailboxEnabled: a.mailboxOn, Now: a.now,
-	})
+	})...)
 }
 
 // addWorkers adds the background loops the configuration enables: the SQL Server pull loop,
@@ -337,7 +359,7 @@ func (a *app) run(ctx context.Context) error {
 		case <-done:
 			return nil
 		case <-ctx.Done():
-			return fmt.Errorf("workers still running after %s", ShutdownTimeout)
+			return fmt.Errorf("workers still running after %s", a.shutdownTimeout)
 		}
 	})
 
@@ -354,15 +376,19 @@ func (a *app) run(ctx context.Context) error {
 	}
 	a.log.Info("mypt started", "version", moduleVersion(), "cache", a.store.Path())
 
-	var shutdownErr error
-	g.Go(func() error {
-		<-gctx.Done()
-		a.log.Info("shutting down", "reason", context.Cause(gctx))
-		shutdownErr = a.shutdown(context.WithoutCancel(ctx))
-		return nil
-	})
-	err := g.Wait()
-	if err == nil {
+	waited := make(chan error, 1)
+	go func() { waited <- g.Wait() }()
+	<-gctx.Done() // a signal, or a listener or worker failed
+	a.log.Info("shutting down", "reason", context.Cause(gctx))
+	shutdownErr := a.shutdown(context.WithoutCancel(ctx))
+	var err error
+	select {
+	case err = <-waited:
+	case <-time.After(time.Second):
+		// A worker ignored its context: do not hang the exit on it.
+		err = errors.New("a worker did not stop within the shutdown bound")
+	}
+	if err == nil && shutdownErr == nil {
 		a.log.Info("mypt stopped")
 	}
 	return errors.Join(err, shutdownErr)
@@ -371,7 +397,7 @@ func (a *app) run(ctx context.Context) error {
 // shutdown runs the shutdown steps last-first, each within what is left of ShutdownTimeout;
 // a failed step is logged and the rest still run.
 func (a *app) shutdown(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, ShutdownTimeout)
+	ctx, cancel := context.WithTimeout(ctx, a.shutdownTimeout)
 	defer cancel()
 	var errs []error
 	for i := len(a.steps) - 1; i >= 0; i-- {

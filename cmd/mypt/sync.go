@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
+	"os"
 	"strings"
 	"time"
 
@@ -138,20 +138,57 @@ type syncEnv struct {
 	Now func() time.Time
 }
 
-// runSync implements `mypt sync --once [--entity E] [--full] [--force]`: one pull pass, a
-// summary line per entity on stdout, and an error (so a non-zero exit) if any entity failed.
-// --full re-reads every row and reconciles deletions; --force lets a reconciliation delete more
-// than mis.max_delete_share of an entity.
-func runSync(ctx context.Context, args []string, env syncEnv) error {
+// runSync implements `mypt sync --once [--entity E] [--full] [--force] [--config FILE]`: one
+// pull pass, a summary line per entity on stdout, and an error (so a non-zero exit) if any
+// entity failed. --full re-reads every row and reconciles deletions; --force lets a
+// reconciliation delete more than mis.max_delete_share of an entity. MYPT_MIS_DSN, when set,
+// replaces the connection built from the mis section.
+func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("sync", stderr)
+	cfgFile := fs.String("config", "", "configuration file (default $MYPT_CONFIG)")
+	sf := addSyncFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(configPath(*cfgFile))
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		return err
+	}
+	return syncOnce(ctx, sf, syncEnv{MIS: cfg.MIS, CachePath: cachePath(cfg), Logger: logger, Stdout: stdout,
+		DSN: os.Getenv("MYPT_MIS_DSN")})
+}
+
+type syncFlags struct {
+	once, full, force *bool
+	entity            *string
+}
+
+func addSyncFlags(fs *flag.FlagSet) syncFlags {
+	return syncFlags{
+		once:   fs.Bool("once", false, "run one pass and exit"),
+		entity: fs.String("entity", "", "only this entity (e.g. attendance_mark)"),
+		full:   fs.Bool("full", false, "re-read every row and reconcile deletions"),
+		force:  fs.Bool("force", false, "let reconciliation delete more than mis.max_delete_share"),
+	}
+}
+
+// runSyncEnv parses the sync flags in args and runs syncOnce (tests call it without a config file).
+func runSyncEnv(ctx context.Context, args []string, env syncEnv) error {
 	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
-	fs.SetOutput(env.Stdout)
-	once := fs.Bool("once", false, "run one pass and exit")
-	entity := fs.String("entity", "", "only this entity (e.g. attendance_mark)")
-	full := fs.Bool("full", false, "re-read every row and reconcile deletions")
-	force := fs.Bool("force", false, "let reconciliation delete more than mis.max_delete_share")
+	fs.SetOutput(io.Discard)
+	sf := addSyncFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	return syncOnce(ctx, sf, env)
+}
+
+func syncOnce(ctx context.Context, sf syncFlags, env syncEnv) error {
+	once, entity, full, force := sf.once, sf.entity, sf.full, sf.force
 	if !*once {
 		return errors.New("sync: only --once is supported here; `mypt serve` runs the loop")
 	}
@@ -223,10 +260,37 @@ func firstLine(s string) string {
 	return s
 }
 
-// defaultCachePath is data.dir/mypt.db.
-func defaultCachePath(dataDir string) string {
-	if dataDir == "" {
-		dataDir = "."
+// addMISPuller connects to the MIS (failing with the cause named, MS-3), builds the pull loop on
+// the app's cache, registry and clock, and adds it as a worker; the source is closed at
+// shutdown. serve calls it from addWorkers when mis.enabled; the returned Puller's Trigger
+// answers POST /mis/v1/sync.
+func (a *app) addMISPuller(ctx context.Context) (*syncer.Puller, error) {
+	src, err := openMISSource(ctx, a.cfg.MIS, os.Getenv("MYPT_MIS_DSN"), a.log)
+	if err != nil {
+		return nil, err
 	}
-	return filepath.Join(dataDir, "mypt.db")
+	if !src.SnapshotIsolation() {
+		a.log.Warn("mis: reading in READ COMMITTED")
+	}
+	p, err := newMISPuller(a.cfg.MIS, src, a.store, a.log, a.reg, a.now)
+	if err != nil {
+		src.Close()
+		return nil, err
+	}
+	a.workers = append(a.workers, worker{name: "mis pull", run: p.Run})
+	a.onShutdown("close mis connections", func(context.Context) error { return src.Close() })
+	return p, nil
+}
+
+// addDemoTDS is `mypt demo --mis tds`: it serves rows (the synthetic college) from an
+// in-process TDS server, mirrors them into the app's cache through the real driver, adapter
+// and pull loop (one full pass before it returns), and adds the loop as a worker.
+func (a *app) addDemoTDS(ctx context.Context, dir string, rows []mypt.Row) (*DemoTDS, error) {
+	d, err := startDemoTDS(ctx, dir, rows, a.store, a.log, a.reg)
+	if err != nil {
+		return nil, err
+	}
+	a.workers = append(a.workers, worker{name: "mis pull (demo tds)", run: d.Puller.Run})
+	a.onShutdown("stop demo tds server", func(context.Context) error { return d.Close() })
+	return d, nil
 }

@@ -189,7 +189,9 @@ type gen struct {
 	courseB map[string]mypt.Course // by code, current year
 	markSeq int
 	teach   []mypt.Date // teaching days of the current year, to AsOf's week
-	letters []letter    // rendered at the end, in parallel
+	// lastYear is every teaching day of the year before: second-year students' first year.
+	lastYear []mypt.Date
+	letters  []letter // rendered at the end, in parallel
 }
 
 // addLetter adds a PDF letter document whose content is rendered later.
@@ -219,6 +221,7 @@ func (g *gen) courses() {
 	if y-1 > 2018 {
 		g.c.Courses = append(g.c.Courses, mypt.Course{CourseID: "SIND-2018", Code: "SIND", Title: "Skills for Independence and Work", Level: "Entry Level", AcademicYear: 2018})
 	}
+	g.lastYear = NewCalendar(y - 1).TeachingDays()
 	end := minDate(g.c.Options.AsOf.Monday().AddDays(6), g.c.Calendar.End, dateMax)
 	for _, d := range g.c.Calendar.TeachingDays() {
 		if !d.After(end) {
@@ -599,8 +602,12 @@ func (g *gen) timetable(r *rand.Rand, s mypt.Student, e mypt.Enrolment, c mypt.C
 	}
 	slices.SortFunc(slotsOf, func(a, b [2]int) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
 	asOf := g.c.Options.AsOf
-	for _, d := range g.teach {
-		if d.Before(e.StartDate) || d.Before(g.c.Calendar.Start) || (!e.ActualEndDate.IsZero() && d.After(e.ActualEndDate)) {
+	days := g.teach
+	if e.StartDate.Before(g.c.Calendar.Start) {
+		days = append(slices.Clip(g.lastYear), g.teach...) // a second year: last year's registers too
+	}
+	for _, d := range days {
+		if d.Before(e.StartDate) || (!e.ActualEndDate.IsZero() && d.After(e.ActualEndDate)) {
 			continue
 		}
 		wd := (int(d.Weekday()) + 6) % 7
