@@ -81,7 +81,7 @@ type emailTemplate struct {
 var emailTemplates = map[EmailKind]emailTemplate{
 	EmailVerify: {"Confirm your email address for the {{.PortalName}}", "/verify-email", `Dear {{.ToName}},
 
-Thank you for your account request for the {{.PortalName}}.
+Thank you for your account request for the {{.PortalName}}{{if .StudentName}}, to see the records of {{.StudentName}}{{end}}.
 
 To complete your request, open the link below and press "Confirm my email address". The link works once and expires in {{.Expires}}.
 
