@@ -94,6 +94,8 @@ Your account request has been approved. You can now sign in with your email addr
 
 {{login}}
 
+If you already had an account with this email address, the student has been added to it and your password is now the one you chose on this request.
+
 If you have more than one child at the college, submit a request for each child using the same email address; you will see them all on the same home screen.`},
 	EmailRejected: {"Your {{.PortalName}} account request", "", `Dear {{.ToName}},
 
