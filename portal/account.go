@@ -437,7 +437,7 @@ func (a *accountsSite) matchDecision(ctx context.Context, s *Server, req mypt.St
 	parent := acctJoinName(req.ParentFirstName, req.ParentLastName)
 	name := studentDisplayName(st, req)
 	compose := func(kind mypt.EmailKind) error {
-		m, err := a.mail.Compose(kind, fmt.Sprintf("request:%d:%s", req.ID, kind), mypt.EmailData{ToEmail: req.Email, ToName: parent, StudentName: name})
+		m, err := a.mail.Compose(kind, req.EventKey(string(kind)), mypt.EmailData{ToEmail: req.Email, ToName: parent, StudentName: name})
 		if err == nil {
 			d.Emails = append(d.Emails, m)
 		}
@@ -460,7 +460,7 @@ func (a *accountsSite) matchDecision(ctx context.Context, s *Server, req mypt.St
 		d.To, d.DecidedBy = mypt.RequestAwaitingConsent, ""
 		d.ConsentTTL = a.cfg.ConsentTokenTTL
 		d.ConsentEmail = func(token string) (mypt.OutboxMessage, error) {
-			return a.mail.Compose(mypt.EmailConsentRequest, fmt.Sprintf("request:%d:consent_request", req.ID), mypt.EmailData{
+			return a.mail.Compose(mypt.EmailConsentRequest, req.EventKey("consent_request"), mypt.EmailData{
 				ToEmail: st.CollegeEmail, ToName: name, StudentName: name, ParentName: parent, Relation: req.Relationship,
 				Token: token, ExpiresIn: a.cfg.ConsentTokenTTL})
 		}
@@ -549,7 +549,7 @@ func (s *Server) handleStudentConsent(w http.ResponseWriter, r *http.Request) {
 	} else {
 		d.To, d.Reason, d.DecidedBy = mypt.RequestRejected, "the student declined consent", "consent"
 		audit.Action = "consent_declined"
-		m, err := a.mail.Compose(mypt.EmailRejected, fmt.Sprintf("request:%d:rejected", req.ID), mypt.EmailData{
+		m, err := a.mail.Compose(mypt.EmailRejected, req.EventKey("rejected"), mypt.EmailData{
 			ToEmail: req.Email, ToName: acctJoinName(req.ParentFirstName, req.ParentLastName)})
 		if err != nil {
 			s.renderError(w, r, err)
