@@ -51,6 +51,9 @@ type Auth interface {
 	RecordLoginSuccess(ctx context.Context, accountID int64) error
 	CreateSession(ctx context.Context, accountID int64, clientAddr string) (string, mypt.Session, error)
 	SessionAccount(ctx context.Context, id string) (mypt.Session, mypt.Account, error)
+	// SessionStudentAccess is SessionAccount plus StudentAccess in one query; linked is false
+	// when the account has no link to the student or there is no such student.
+	SessionStudentAccess(ctx context.Context, id, studentID string) (sess mypt.Session, acct mypt.Account, access mypt.StudentAccess, linked bool, err error)
 	TouchSession(ctx context.Context, idHash []byte, at time.Time) error
 	DeleteSession(ctx context.Context, idHash []byte) error
 	DeleteExpiredSessions(ctx context.Context, idleBefore, createdBefore time.Time) (int64, error)

@@ -43,3 +43,26 @@ func TestAuditAfterClose(t *testing.T) {
 		t.Errorf("the late view was not audited: %+v", es)
 	}
 }
+
+// PM-2: the sign-in and lockout series exist at 0 before anything happens; PM-1: a second
+// server on the same registry does not panic.
+func TestSignInMetricsExportedAtStart(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]int{}
+	for _, mf := range mfs {
+		series[mf.GetName()] = len(mf.GetMetric())
+	}
+	if series["mypt_signins_total"] != 4 || series["mypt_lockouts_total"] != 1 {
+		t.Errorf("series at start: signins %d, lockouts %d", series["mypt_signins_total"], series["mypt_lockouts_total"])
+	}
+	second, err := New(Options{Store: h.store, Registerer: h.reg, College: testCollege()})
+	if err != nil {
+		t.Fatalf("second server on the same registry: %v", err)
+	}
+	second.Close(context.Background())
+}

@@ -72,11 +72,18 @@ func paramsOf(r *http.Request) httprouter.Params { return httprouter.ParamsFromC
 // loadSession returns the request's valid session, or nil. An expired session (idle or past its
 // absolute lifetime) is deleted and its cookie cleared.
 func (s *Server) loadSession(w http.ResponseWriter, r *http.Request) (*requestSession, error) {
+	return s.loadSessionVia(w, r, s.store.SessionAccount)
+}
+
+// loadSessionVia is loadSession with the lookup given, so a student page can read the session
+// and the access rule's facts in one query.
+func (s *Server) loadSessionVia(w http.ResponseWriter, r *http.Request,
+	lookup func(ctx context.Context, id string) (mypt.Session, mypt.Account, error)) (*requestSession, error) {
 	c, err := r.Cookie(s.sessionCookieName())
 	if err != nil || c.Value == "" || len(c.Value) > 100 {
 		return nil, nil
 	}
-	sess, acct, err := s.store.SessionAccount(r.Context(), c.Value)
+	sess, acct, err := lookup(r.Context(), c.Value)
 	if errors.Is(err, mypt.ErrNotFound) {
 		http.SetCookie(w, s.cookie(s.sessionCookieName(), "", -1))
 		return nil, nil
@@ -122,7 +129,12 @@ func (s *Server) withOptionalSession(w http.ResponseWriter, r *http.Request) *ht
 
 // requireSession attaches the session or redirects to the sign-in page and returns nil.
 func (s *Server) requireSession(w http.ResponseWriter, r *http.Request) *http.Request {
-	sess, err := s.loadSession(w, r)
+	return s.requireSessionVia(w, r, s.store.SessionAccount)
+}
+
+func (s *Server) requireSessionVia(w http.ResponseWriter, r *http.Request,
+	lookup func(ctx context.Context, id string) (mypt.Session, mypt.Account, error)) *http.Request {
+	sess, err := s.loadSessionVia(w, r, lookup)
 	if err != nil {
 		s.renderError(w, r, err)
 		return nil

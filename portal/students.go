@@ -60,15 +60,27 @@ func (s *Server) visible(a mypt.StudentAccess) bool {
 // rule (else the one 404 page), no-store caching, and an audit record of what was shown.
 func (s *Server) studentPage(page string, h studentHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		r = s.requireSession(w, r)
+		id := paramsOf(r).ByName("id")
+		lookupID := id
+		if !validID(id) {
+			lookupID = "" // never linked: the same 404 as any other id
+		}
+		// One query reads the session and the access rule's facts together.
+		var (
+			a      mypt.StudentAccess
+			linked bool
+		)
+		r = s.requireSessionVia(w, r, func(ctx context.Context, sid string) (mypt.Session, mypt.Account, error) {
+			sess, acct, access, ok, err := s.store.SessionStudentAccess(ctx, sid, lookupID)
+			a, linked = access, ok
+			return sess, acct, err
+		})
 		if r == nil {
 			return
 		}
 		sess := sessionFrom(r.Context())
-		id := paramsOf(r).ByName("id")
-		a, err := s.canSee(r.Context(), sess.AccountID, id)
-		if err != nil {
-			s.renderError(w, r, err)
+		if !linked || !s.visible(a) {
+			s.renderError(w, r, mypt.ErrNotFound)
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")

@@ -215,3 +215,37 @@ func TestAuditLog(t *testing.T) {
 		t.Errorf("audit %+v %v", es, err)
 	}
 }
+
+func TestSessionStudentAccess(t *testing.T) {
+	s := MustOpen(t)
+	mustApply(t, s, mypt.Batch{ID: "b1", Source: "test", Mode: mypt.ModeDelta, Records: upsert(everyEntity()...)})
+	ctx := context.Background()
+	id, _ := s.CreateAccount(ctx, mypt.Account{Email: "mary@example.org", FirstName: "Mary", LastName: "O'Neill", PasswordHash: "h"})
+	if err := s.LinkStudent(ctx, mypt.StudentLink{AccountID: id, StudentID: "S1", ContactID: "K1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.LinkStudent(ctx, mypt.StudentLink{AccountID: id, StudentID: "GONE", ContactID: "K9"}); err != nil {
+		t.Fatal(err)
+	}
+	raw, _, err := s.CreateSession(ctx, id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, acct, a, linked, err := s.SessionStudentAccess(ctx, raw, "S1")
+	if err != nil || !linked || sess.AccountID != id || acct.FirstName != "Mary" {
+		t.Fatalf("linked student: %v %v %+v %+v", err, linked, sess, acct)
+	}
+	want, _ := s.StudentAccess(ctx, id, "S1")
+	if a.Student != want.Student || a.Link != want.Link || a.ContactFound != want.ContactFound ||
+		a.ContactBarred != want.ContactBarred || a.Version != want.Version || !a.DataAsOf.Equal(want.DataAsOf) {
+		t.Errorf("one-query access %+v differs from StudentAccess %+v", a, want)
+	}
+	for _, other := range []string{"S2", "GONE", ""} {
+		if _, _, a, linked, err := s.SessionStudentAccess(ctx, raw, other); err != nil || linked || a.Student.StudentID != "" {
+			t.Errorf("%q: linked %v, %+v, %v", other, linked, a, err)
+		}
+	}
+	if _, _, _, _, err := s.SessionStudentAccess(ctx, "no-such-session", "S1"); !errors.Is(err, mypt.ErrNotFound) {
+		t.Errorf("unknown session: %v", err)
+	}
+}
