@@ -170,15 +170,15 @@ func (s MailSettings) Compose(kind EmailKind, eventKey string, data EmailData) (
 	if t.path != "" {
 		v.Link = s.Link(t.path, data.Token)
 	}
-	v.Expires = humanDuration(data.ExpiresIn)
+	v.Expires = acctHumanDuration(data.ExpiresIn)
 
-	subj, err := renderText(t.subject, v)
+	subj, err := acctRenderText(t.subject, v)
 	if err != nil {
 		return OutboxMessage{}, fmt.Errorf("compose %s email: subject: %w", kind, err)
 	}
 	footer := "\n\n{{.CollegeName}} Parent Portal Support: {{.SupportEmail}}{{if .AttendanceEmail}}\nAttendance queries: {{.AttendanceEmail}}{{end}}\nThis email was sent automatically; please do not reply to it.\n"
 	textBody := strings.NewReplacer("{{link}}", "{{.Link}}", "{{login}}", "Sign in: {{.LoginLink}}", "{{help}}", "Help with account requests: {{.HelpLink}}").Replace(t.body) + footer
-	text, err := renderText(textBody, v)
+	text, err := acctRenderText(textBody, v)
 	if err != nil {
 		return OutboxMessage{}, fmt.Errorf("compose %s email: text: %w", kind, err)
 	}
@@ -215,7 +215,7 @@ func (s MailSettings) Compose(kind EmailKind, eventKey string, data EmailData) (
 	return m, nil
 }
 
-func renderText(src string, v any) (string, error) {
+func acctRenderText(src string, v any) (string, error) {
 	t, err := texttemplate.New("t").Parse(src)
 	if err != nil {
 		return "", err
@@ -227,21 +227,21 @@ func renderText(src string, v any) (string, error) {
 	return b.String(), nil
 }
 
-// humanDuration writes d as "48 hours", "1 hour", "30 minutes".
-func humanDuration(d time.Duration) string {
+// acctHumanDuration writes d as "48 hours", "1 hour", "30 minutes".
+func acctHumanDuration(d time.Duration) string {
 	switch {
 	case d <= 0:
 		return "a short time"
 	case d%(24*time.Hour) == 0 && d >= 72*time.Hour:
-		return plural(int(d/(24*time.Hour)), "day")
+		return acctPlural(int(d/(24*time.Hour)), "day")
 	case d%time.Hour == 0:
-		return plural(int(d/time.Hour), "hour")
+		return acctPlural(int(d/time.Hour), "hour")
 	default:
-		return plural(int((d+time.Minute-1)/time.Minute), "minute")
+		return acctPlural(int((d+time.Minute-1)/time.Minute), "minute")
 	}
 }
 
-func plural(n int, unit string) string {
+func acctPlural(n int, unit string) string {
 	if n == 1 {
 		return "1 " + unit
 	}

@@ -21,7 +21,7 @@ type AccountStore interface {
 	StudentContacts(ctx context.Context, studentID string) ([]mypt.Contact, error)
 
 	CreateAccountRequest(ctx context.Context, r mypt.StoredAccountRequest, verifyTTL time.Duration,
-		compose func(requestID int64, token string) (mypt.OutboxMessage, error)) (int64, error)
+		compose func(adminPathID int64, token string) (mypt.OutboxMessage, error)) (int64, error)
 	AccountRequest(ctx context.Context, id int64) (mypt.StoredAccountRequest, error)
 	AccountRequestByToken(ctx context.Context, purpose mypt.TokenPurpose, raw string) (mypt.StoredAccountRequest, error)
 	AccountRequests(ctx context.Context, states []mypt.RequestState, limit int) ([]mypt.StoredAccountRequest, error)
@@ -148,8 +148,8 @@ func (s *Server) accounts(w http.ResponseWriter, r *http.Request) *accountsSite 
 	return s.acct
 }
 
-// nfc is the normaliser the matching rules compare names with.
-func nfc(s string) string { return norm.NFC.String(s) }
+// acctNFC is the normaliser the matching rules compare names with.
+func acctNFC(s string) string { return norm.NFC.String(s) }
 
 // formView is the account request page.
 type formView struct {
@@ -202,7 +202,7 @@ func (s *Server) handleAccountRequestForm(w http.ResponseWriter, r *http.Request
 	s.render(w, r, http.StatusOK, "account_request", v)
 }
 
-func formFrom(r *http.Request) mypt.AccountRequestForm {
+func acctFormFrom(r *http.Request) mypt.AccountRequestForm {
 	f := r.PostFormValue
 	return mypt.AccountRequestForm{
 		ParentFirstName: f(mypt.FieldParentFirstName), ParentLastName: f(mypt.FieldParentLastName),
@@ -274,7 +274,7 @@ func (s *Server) handleAccountRequest(w http.ResponseWriter, r *http.Request) {
 		s.renderStatus(w, r, http.StatusTooManyRequests)
 		return
 	}
-	form := formFrom(r)
+	form := acctFormFrom(r)
 	req, errs := a.validateRequest(form, s.today())
 	if len(errs) > 0 {
 		v := &formView{Form: form, Errors: errs}
@@ -291,7 +291,7 @@ func (s *Server) handleAccountRequest(w http.ResponseWriter, r *http.Request) {
 	stored := mypt.StoredAccountRequest{AccountRequest: req, PasswordHash: hash, ClientAddr: s.clientAddr(r)}
 	_, err = a.store.CreateAccountRequest(r.Context(), stored, a.cfg.VerifyTokenTTL, func(id int64, token string) (mypt.OutboxMessage, error) {
 		return a.mail.Compose(mypt.EmailVerify, fmt.Sprintf("request:%d:verify:%s", id, token[:12]), mypt.EmailData{
-			ToEmail: req.Email, ToName: joinName(req.ParentFirstName, req.ParentLastName), Token: token, ExpiresIn: a.cfg.VerifyTokenTTL})
+			ToEmail: req.Email, ToName: acctJoinName(req.ParentFirstName, req.ParentLastName), Token: token, ExpiresIn: a.cfg.VerifyTokenTTL})
 	})
 	if err != nil {
 		s.renderError(w, r, err)
@@ -302,7 +302,7 @@ func (s *Server) handleAccountRequest(w http.ResponseWriter, r *http.Request) {
 		"If the email has not arrived within a few minutes, check your Spam or Junk folder. If you submit the form again, only the newest link will work.")
 }
 
-func joinName(first, last string) string {
+func acctJoinName(first, last string) string {
 	return strings.TrimSpace(strings.TrimSpace(first) + " " + strings.TrimSpace(last))
 }
 
@@ -425,9 +425,9 @@ func (a *accountsSite) matchDecision(ctx context.Context, s *Server, req mypt.St
 		return mypt.RequestDecision{}, "", err
 	}
 	rep := mypt.Match(mypt.MatchInput{Request: req.AccountRequest, Student: st, Contacts: contacts, Today: s.today(),
-		Policy: s.opts.Eligibility, NFC: nfc})
+		Policy: s.opts.Eligibility, NFC: acctNFC})
 	d := mypt.RequestDecision{Match: &rep, ContactID: rep.ContactID, Reason: rep.Reason, DecidedBy: "auto"}
-	parent := joinName(req.ParentFirstName, req.ParentLastName)
+	parent := acctJoinName(req.ParentFirstName, req.ParentLastName)
 	name := studentDisplayName(st, req)
 	compose := func(kind mypt.EmailKind) error {
 		m, err := a.mail.Compose(kind, fmt.Sprintf("request:%d:%s", req.ID, kind), mypt.EmailData{ToEmail: req.Email, ToName: parent, StudentName: name})
@@ -473,11 +473,11 @@ func studentDisplayName(st *mypt.Student, req mypt.StoredAccountRequest) string 
 		if first == "" {
 			first = st.LegalFirstNames
 		}
-		if n := joinName(first, st.LegalLastName); n != "" {
+		if n := acctJoinName(first, st.LegalLastName); n != "" {
 			return n
 		}
 	}
-	return joinName(req.StudentFirstNames, req.StudentLastName)
+	return acctJoinName(req.StudentFirstNames, req.StudentLastName)
 }
 
 func (s *Server) handleStudentConsentForm(w http.ResponseWriter, r *http.Request) {
@@ -496,7 +496,7 @@ func (s *Server) handleStudentConsentForm(w http.ResponseWriter, r *http.Request
 		return
 	}
 	v := &tokenView{Token: tok, Heading: "Consent to share your records",
-		Requester: joinName(req.ParentFirstName, req.ParentLastName), StudentName: joinName(req.StudentFirstNames, req.StudentLastName)}
+		Requester: acctJoinName(req.ParentFirstName, req.ParentLastName), StudentName: acctJoinName(req.StudentFirstNames, req.StudentLastName)}
 	if req.Relationship != "" {
 		v.Requester += " (" + req.Relationship + ")"
 	}
@@ -543,7 +543,7 @@ func (s *Server) handleStudentConsent(w http.ResponseWriter, r *http.Request) {
 		d.To, d.Reason, d.DecidedBy = mypt.RequestRejected, "the student declined consent", "consent"
 		audit.Action = "consent_declined"
 		m, err := a.mail.Compose(mypt.EmailRejected, fmt.Sprintf("request:%d:rejected", req.ID), mypt.EmailData{
-			ToEmail: req.Email, ToName: joinName(req.ParentFirstName, req.ParentLastName)})
+			ToEmail: req.Email, ToName: acctJoinName(req.ParentFirstName, req.ParentLastName)})
 		if err != nil {
 			s.renderError(w, r, err)
 			return
@@ -630,7 +630,7 @@ func (s *Server) handleForgotPassword(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	_, err := a.store.IssueResetToken(ctx, email, a.cfg.ResetTokenTTL, func(acct mypt.Account, token string) (mypt.OutboxMessage, error) {
 		return a.mail.Compose(mypt.EmailPasswordReset, "reset:"+token[:16], mypt.EmailData{ToEmail: acct.Email,
-			ToName: joinName(acct.FirstName, acct.LastName), Token: token, ExpiresIn: a.cfg.ResetTokenTTL})
+			ToName: acctJoinName(acct.FirstName, acct.LastName), Token: token, ExpiresIn: a.cfg.ResetTokenTTL})
 	})
 	if err != nil {
 		s.renderError(w, r, err)
@@ -711,7 +711,7 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 	_, err = a.store.ResetPassword(ctx, tok, hash, mypt.AuditEntry{Action: "password_reset", ClientAddr: s.clientAddr(r)},
 		func(acct mypt.Account) (mypt.OutboxMessage, error) {
 			return a.mail.Compose(mypt.EmailPasswordChanged, fmt.Sprintf("password_changed:%d:%d", acct.ID, s.now().UnixNano()),
-				mypt.EmailData{ToEmail: acct.Email, ToName: joinName(acct.FirstName, acct.LastName)})
+				mypt.EmailData{ToEmail: acct.Email, ToName: acctJoinName(acct.FirstName, acct.LastName)})
 		})
 	if errors.Is(err, mypt.ErrNotFound) {
 		s.expiredLink(w, r, "password reset", "/forgot-password")

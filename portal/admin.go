@@ -455,7 +455,7 @@ func (s *Server) loadRequestView(r *http.Request, id int64) (*adminRequestView, 
 	return v, nil
 }
 
-func requestID(r *http.Request) (int64, error) {
+func adminPathID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(paramsOf(r).ByName("id"), 10, 64)
 	if err != nil || id <= 0 {
 		return 0, fmt.Errorf("portal: request id: %w", mypt.ErrNotFound)
@@ -464,7 +464,7 @@ func requestID(r *http.Request) (int64, error) {
 }
 
 func (s *Server) handleAdminRequest(w http.ResponseWriter, r *http.Request) {
-	id, err := requestID(r)
+	id, err := adminPathID(r)
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -489,7 +489,7 @@ func (s *Server) handleAdminReject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) adminDecide(w http.ResponseWriter, r *http.Request, approve bool) {
-	id, err := requestID(r)
+	id, err := adminPathID(r)
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -532,7 +532,7 @@ func (s *Server) adminDecide(w http.ResponseWriter, r *http.Request, approve boo
 		d.To, kind, audit.Action = mypt.RequestRejected, mypt.EmailRejected, "reject"
 	}
 	m, err := a.mail.Compose(kind, fmt.Sprintf("request:%d:%s", id, kind), mypt.EmailData{ToEmail: q.Email,
-		ToName: joinName(q.ParentFirstName, q.ParentLastName), StudentName: name})
+		ToName: acctJoinName(q.ParentFirstName, q.ParentLastName), StudentName: name})
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -629,7 +629,7 @@ type adminAccountView struct {
 }
 
 func (s *Server) handleAdminAccount(w http.ResponseWriter, r *http.Request) {
-	id, err := requestID(r)
+	id, err := adminPathID(r)
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -681,7 +681,7 @@ func (s *Server) handleAdminAccount(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleAdminUnlock(w http.ResponseWriter, r *http.Request) {
-	id, err := requestID(r)
+	id, err := adminPathID(r)
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -689,7 +689,7 @@ func (s *Server) handleAdminUnlock(w http.ResponseWriter, r *http.Request) {
 	a := s.acct
 	audit := s.staffAudit(r, "unlock", "", fmt.Sprintf("account:%d", id), strings.TrimSpace(r.PostFormValue("reason")))
 	err = a.store.UnlockAccountNotify(r.Context(), id, audit, func(acct mypt.Account) (mypt.OutboxMessage, error) {
-		return a.mail.Compose(mypt.EmailUnlocked, "unlocked", mypt.EmailData{ToEmail: acct.Email, ToName: joinName(acct.FirstName, acct.LastName)})
+		return a.mail.Compose(mypt.EmailUnlocked, "unlocked", mypt.EmailData{ToEmail: acct.Email, ToName: acctJoinName(acct.FirstName, acct.LastName)})
 	})
 	if err != nil && !errors.Is(err, mypt.ErrConflict) {
 		s.renderError(w, r, err)
@@ -843,7 +843,7 @@ func (s *Server) handleAdminMailboxResolve(w http.ResponseWriter, r *http.Reques
 		s.handleNotFound(w, r)
 		return
 	}
-	id, err := requestID(r)
+	id, err := adminPathID(r)
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -893,7 +893,7 @@ func (s *Server) handleAdminAuditCSV(w http.ResponseWriter, r *http.Request) {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"at", "actor", "action", "student_id", "page", "detail", "client_addr"})
 	err = s.acct.store.AuditBetween(r.Context(), from.Time(s.loc), to.AddDays(1).Time(s.loc), func(e mypt.AuditEntry) error {
-		return cw.Write([]string{e.At.UTC().Format(time.RFC3339), e.Actor, e.Action, e.StudentID, e.Page, csvSafe(e.Detail), e.ClientAddr})
+		return cw.Write([]string{e.At.UTC().Format(time.RFC3339), e.Actor, e.Action, e.StudentID, e.Page, adminCSVSafe(e.Detail), e.ClientAddr})
 	})
 	cw.Flush()
 	if err != nil {
@@ -901,8 +901,8 @@ func (s *Server) handleAdminAuditCSV(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// csvSafe stops a spreadsheet from reading a cell as a formula.
-func csvSafe(v string) string {
+// adminCSVSafe stops a spreadsheet from reading a cell as a formula.
+func adminCSVSafe(v string) string {
 	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
 		return "'" + v
 	}

@@ -100,10 +100,10 @@ func NewEligibility(opts EligibilityOptions) (*Eligibility, error) {
 		opts.LockNoticeInterval = 30 * time.Second
 	}
 	e := &Eligibility{opts: opts, log: opts.Logger, trigger: make(chan struct{}, 1)}
-	e.accounts = reuse(opts.Registerer, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	e.accounts = eligRegister(opts.Registerer, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "mypt_accounts", Help: "Parent accounts by state (active, locked, no_children).",
 	}, []string{"state"}))
-	e.pending = reuse(opts.Registerer, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	e.pending = eligRegister(opts.Registerer, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "mypt_account_requests_pending", Help: "Account requests waiting, by stage.",
 	}, []string{"stage"}))
 	for _, st := range []string{"active", "locked", "no_children"} {
@@ -115,8 +115,8 @@ func NewEligibility(opts EligibilityOptions) (*Eligibility, error) {
 	return e, nil
 }
 
-// reuse registers c, or returns the collector already registered under the same name (PM-1).
-func reuse[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+// eligRegister registers c, or returns the collector already registered under the same name (PM-1).
+func eligRegister[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	if reg == nil {
 		return c
 	}
@@ -173,7 +173,7 @@ func (e *Eligibility) Run(ctx context.Context) error {
 // NotifyLocks queues the "account locked" email for every lock not yet told (once per lock).
 func (e *Eligibility) NotifyLocks(ctx context.Context) (int, error) {
 	return e.opts.Store.NotifyLockedAccounts(ctx, func(a mypt.Account) (mypt.OutboxMessage, error) {
-		return e.opts.Mail.Compose(mypt.EmailLocked, "locked", mypt.EmailData{ToEmail: a.Email, ToName: joinName(a.FirstName, a.LastName)})
+		return e.opts.Mail.Compose(mypt.EmailLocked, "locked", mypt.EmailData{ToEmail: a.Email, ToName: eligJoinName(a.FirstName, a.LastName)})
 	})
 }
 
@@ -198,7 +198,7 @@ func (e *Eligibility) Sweep(ctx context.Context) (SweepResult, error) {
 		var email *mypt.OutboxMessage
 		if l.Email != "" {
 			m, err := e.opts.Mail.Compose(mypt.EmailAccessEnded, fmt.Sprintf("access_ended:%d:%s:%s", l.AccountID, l.StudentID, now.UTC().Format(time.RFC3339Nano)),
-				mypt.EmailData{ToEmail: l.Email, ToName: joinName(l.FirstName, l.LastName), StudentName: studentName(l.Student), Reason: why.ParentReason()})
+				mypt.EmailData{ToEmail: l.Email, ToName: eligJoinName(l.FirstName, l.LastName), StudentName: eligStudentName(l.Student), Reason: why.ParentReason()})
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -222,7 +222,7 @@ func (e *Eligibility) Sweep(ctx context.Context) (SweepResult, error) {
 	}
 	res.ConsentExpired, err = e.opts.Store.ExpireConsentRequests(ctx, func(q mypt.StoredAccountRequest) (mypt.OutboxMessage, error) {
 		return e.opts.Mail.Compose(mypt.EmailRejected, fmt.Sprintf("request:%d:rejected", q.ID),
-			mypt.EmailData{ToEmail: q.Email, ToName: joinName(q.ParentFirstName, q.ParentLastName)})
+			mypt.EmailData{ToEmail: q.Email, ToName: eligJoinName(q.ParentFirstName, q.ParentLastName)})
 	})
 	if err != nil {
 		errs = append(errs, err)
@@ -269,7 +269,7 @@ func (e *Eligibility) detail(l mypt.LinkCheck, why mypt.Ineligibility, today myp
 	return why.Describe()
 }
 
-func joinName(first, last string) string {
+func eligJoinName(first, last string) string {
 	switch {
 	case first == "":
 		return last
@@ -279,12 +279,12 @@ func joinName(first, last string) string {
 	return first + " " + last
 }
 
-func studentName(s mypt.Student) string {
+func eligStudentName(s mypt.Student) string {
 	first := s.PreferredName
 	if first == "" {
 		first = s.LegalFirstNames
 	}
-	if n := joinName(first, s.LegalLastName); n != "" {
+	if n := eligJoinName(first, s.LegalLastName); n != "" {
 		return n
 	}
 	return "your child"
