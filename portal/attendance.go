@@ -138,21 +138,39 @@ func (s *Server) countsAs(c mypt.MarkCategory) string {
 	return "not counted"
 }
 
-// chooseYear picks the report's year: the one asked for, else this academic year if it has
-// marks, else the newest year that has. ok is false for a malformed year.
-func (s *Server) chooseYear(r *http.Request, years []int) (int, bool) {
-	if q := r.URL.Query().Get("year"); q != "" {
-		y, err := strconv.Atoi(q)
-		if err != nil || y < 1900 || y > 2999 {
-			return 0, false
-		}
-		return y, true
+// yearParam reads ?year=; 0 when absent, ok false when malformed.
+func yearParam(r *http.Request) (int, bool) {
+	q := r.URL.Query().Get("year")
+	if q == "" {
+		return 0, true
 	}
+	y, err := strconv.Atoi(q)
+	if err != nil || y < 1900 || y > 2999 {
+		return 0, false
+	}
+	return y, true
+}
+
+// defaultYear is this academic year if it has marks (or nothing has), else the newest year that has.
+func (s *Server) defaultYear(years []int) int {
 	cur := mypt.AcademicYearOf(s.today())
 	if len(years) == 0 || slices.Contains(years, cur) {
-		return cur, true
+		return cur
 	}
-	return years[0], true
+	return years[0]
+}
+
+// chooseYear picks the report's year: the one asked for, else defaultYear. ok is false for a
+// malformed year.
+func (s *Server) chooseYear(r *http.Request, years []int) (int, bool) {
+	y, ok := yearParam(r)
+	if !ok {
+		return 0, false
+	}
+	if y == 0 {
+		y = s.defaultYear(years)
+	}
+	return y, true
 }
 
 // buildReport reads and assembles the report.
@@ -259,17 +277,22 @@ type attendanceView struct {
 
 func (s *Server) handleAttendance(w http.ResponseWriter, r *http.Request, sr *studentRequest) (string, error) {
 	st := sr.access.Student
-	years, err := s.store.AttendanceYearList(r.Context(), st.StudentID)
-	if err != nil {
-		return "", err
-	}
-	year, ok := s.chooseYear(r, years)
+	// The cache is keyed by the year asked for (0: the default year), so a hit needs no query.
+	asked, ok := yearParam(r)
 	if !ok {
 		return "", mypt.ErrNotFound
 	}
-	key := pageKey{student: st.StudentID, version: sr.access.Version, year: year, kind: "html"}
-	body, hit := s.pages.get(key)
+	key := pageKey{student: st.StudentID, version: sr.access.Version, year: asked, kind: "html"}
+	page, hit := s.pages.get(key)
 	if !hit {
+		years, err := s.store.AttendanceYearList(r.Context(), st.StudentID)
+		if err != nil {
+			return "", err
+		}
+		year := asked
+		if year == 0 {
+			year = s.defaultYear(years)
+		}
 		rep, err := s.buildReport(r.Context(), st, year, years)
 		if err != nil {
 			return "", err
@@ -278,13 +301,13 @@ func (s *Server) handleAttendance(w http.ResponseWriter, r *http.Request, sr *st
 		if err := s.tmpl.pages["attendance"].ExecuteTemplate(&buf, "attendance_report", rep); err != nil {
 			return "", fmt.Errorf("portal: render attendance report: %w", err)
 		}
-		body = buf.Bytes()
+		page = cachedPage{body: buf.Bytes(), year: year}
 		if sr.access.Version > 0 {
-			s.pages.put(key, body)
+			s.pages.put(key, page)
 		}
 	}
-	v := &attendanceView{Report: template.HTML(body), Year: year, DataAsOf: s.londonTime(sr.access.DataAsOf)}
-	v.Title = "Attendance and punctuality " + mypt.YearLabel(year)
+	v := &attendanceView{Report: template.HTML(page.body), Year: page.year, DataAsOf: s.londonTime(sr.access.DataAsOf)}
+	v.Title = "Attendance and punctuality " + mypt.YearLabel(page.year)
 	v.Student = sr.nav
-	return strconv.Itoa(year), s.renderPage(w, r, http.StatusOK, "attendance", v)
+	return strconv.Itoa(page.year), s.renderPage(w, r, http.StatusOK, "attendance", v)
 }

@@ -19,6 +19,8 @@ type auditWriter struct {
 	ch       chan auditItem
 	done     chan struct{}
 	once     sync.Once
+	mu       sync.RWMutex // held for reading while sending, so close never races a send
+	closed   bool
 }
 
 // auditItem is a record, or (with flushed set) a request to report when all before it are written.
@@ -35,8 +37,22 @@ func newAuditWriter(store Auth, log *slog.Logger, interval time.Duration) *audit
 	return a
 }
 
-// add queues e. When the queue is full it blocks, so records are never dropped.
-func (a *auditWriter) add(e mypt.AuditEntry) { a.ch <- auditItem{entry: e} }
+// add queues e. When the queue is full it blocks, so records are never dropped; after close
+// (a request still finishing during shutdown) it writes e directly.
+func (a *auditWriter) add(e mypt.AuditEntry) {
+	a.mu.RLock()
+	if !a.closed {
+		a.ch <- auditItem{entry: e}
+		a.mu.RUnlock()
+		return
+	}
+	a.mu.RUnlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.store.WriteAudit(ctx, e); err != nil {
+		a.log.Error("portal: write audit record", "err", err)
+	}
+}
 
 func (a *auditWriter) run() {
 	defer close(a.done)
@@ -83,9 +99,16 @@ func (a *auditWriter) run() {
 
 func (a *auditWriter) flush(ctx context.Context) error {
 	done := make(chan struct{})
+	a.mu.RLock()
+	if a.closed {
+		a.mu.RUnlock()
+		return nil // close wrote everything
+	}
 	select {
 	case a.ch <- auditItem{flushed: done}:
+		a.mu.RUnlock()
 	case <-ctx.Done():
+		a.mu.RUnlock()
 		return ctx.Err()
 	}
 	select {
@@ -97,7 +120,12 @@ func (a *auditWriter) flush(ctx context.Context) error {
 }
 
 func (a *auditWriter) close(ctx context.Context) error {
-	a.once.Do(func() { close(a.ch) })
+	a.once.Do(func() {
+		a.mu.Lock()
+		a.closed = true
+		close(a.ch)
+		a.mu.Unlock()
+	})
 	select {
 	case <-a.done:
 		return nil
@@ -112,8 +140,15 @@ func (a *auditWriter) close(ctx context.Context) error {
 type pageCache struct {
 	mu    sync.Mutex
 	max   int
-	items map[pageKey][]byte
+	items map[pageKey]cachedPage
 	order []pageKey
+}
+
+// cachedPage is a rendered fragment and the year it shows.
+type cachedPage struct {
+	body  []byte
+	extra []byte
+	year  int
 }
 
 type pageKey struct {
@@ -127,12 +162,12 @@ func newPageCache(max int) *pageCache {
 	if max < 0 {
 		max = 0
 	}
-	return &pageCache{max: max, items: map[pageKey][]byte{}}
+	return &pageCache{max: max, items: map[pageKey]cachedPage{}}
 }
 
-func (c *pageCache) get(k pageKey) ([]byte, bool) {
+func (c *pageCache) get(k pageKey) (cachedPage, bool) {
 	if c.max == 0 {
-		return nil, false
+		return cachedPage{}, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -140,7 +175,7 @@ func (c *pageCache) get(k pageKey) ([]byte, bool) {
 	return b, ok
 }
 
-func (c *pageCache) put(k pageKey, b []byte) {
+func (c *pageCache) put(k pageKey, b cachedPage) {
 	if c.max == 0 {
 		return
 	}

@@ -36,7 +36,8 @@ func (s *Server) handleAttendancePDF(w http.ResponseWriter, r *http.Request, sr 
 		return "", mypt.ErrNotFound
 	}
 	key := pageKey{student: st.StudentID, version: sr.access.Version, year: year, kind: "pdf:" + s.today().String()}
-	body, hit := s.pages.get(key)
+	cached, hit := s.pages.get(key)
+	body := cached.body
 	if !hit {
 		rep, err := s.buildReport(r.Context(), st, year, years)
 		if err != nil {
@@ -46,7 +47,7 @@ func (s *Server) handleAttendancePDF(w http.ResponseWriter, r *http.Request, sr 
 			return "", err
 		}
 		if sr.access.Version > 0 {
-			s.pages.put(key, body)
+			s.pages.put(key, cachedPage{body: body, year: year})
 		}
 	}
 	h := w.Header()
@@ -84,7 +85,7 @@ func (s *Server) reportPDF(rep *report) ([]byte, error) {
 	pdf.AddUTF8FontFromBytes("dejavu", "B", fontBold)
 	pdf.SetMargins(15, 15, 15)
 	pdf.SetAutoPageBreak(true, 18)
-	printed := now.In(s.loc).Format("02/01/2006 15:04")
+	printed := now.In(s.loc).Format("02/01/2006") // the date only: the PDF is cached for the day
 	pdf.SetFooterFunc(func() {
 		pdf.SetY(-13)
 		pdf.SetFont("dejavu", "", 8)
@@ -103,7 +104,7 @@ func (s *Server) reportPDF(rep *report) ([]byte, error) {
 	pdf.SetFont("dejavu", "", 10)
 	label := func(k, v string, w float64, ln int) {
 		pdf.SetFont("dejavu", "B", 10)
-		pdf.CellFormat(30, 6, k, "", 0, "L", false, 0, "")
+		pdf.CellFormat(32, 6, k, "", 0, "L", false, 0, "")
 		pdf.SetFont("dejavu", "", 10)
 		pdf.CellFormat(w, 6, v, "", ln, "L", false, 0, "")
 	}
@@ -112,15 +113,15 @@ func (s *Server) reportPDF(rep *report) ([]byte, error) {
 	if t.Band != "" {
 		band += " (" + t.Band + ")"
 	}
-	label("Academic Year", rep.YearLabel, 60, 0)
+	label("Academic Year", rep.YearLabel, 64, 0)
 	label("Total Marks", strconv.Itoa(t.Possible), 0, 1)
-	label("Student ID", rep.StudentID, 60, 0)
+	label("Student ID", rep.StudentID, 64, 0)
 	label("Attended", strconv.Itoa(t.Attended), 0, 1)
-	label("Student Name", rep.StudentName, 60, 0)
+	label("Student Name", rep.StudentName, 64, 0)
 	label("Late", strconv.Itoa(t.Late), 0, 1)
-	label("", "", 60, 0)
+	label("", "", 64, 0)
 	label("Attendance", band, 0, 1)
-	label("", "", 60, 0)
+	label("", "", 64, 0)
 	label("Punctuality", t.Punctuality, 0, 1)
 	pdf.Ln(3)
 

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -95,9 +96,35 @@ type StudentNav struct {
 	Name    string
 	College string // the student's own site
 	Current string // the page's menu key
+	// HTML and Line are the rendered menu and heading line (renderNav), cached per student.
+	HTML template.HTML
+	Line template.HTML
 }
 
 func (b *Base) base() *Base { return b }
+
+// renderNav fills nav.HTML and nav.Line, from the page cache when the student's data version
+// is known (the menu and heading change only with the student's name or college).
+func (s *Server) renderNav(nav *StudentNav, version int64) error {
+	key := pageKey{student: nav.ID, version: version, kind: "nav:" + nav.Current}
+	if c, ok := s.pages.get(key); ok && version > 0 {
+		nav.HTML, nav.Line = template.HTML(c.body), template.HTML(c.extra)
+		return nil
+	}
+	set := s.tmpl.pages["error"] // every set holds the partials
+	var menu, line bytes.Buffer
+	if err := set.ExecuteTemplate(&menu, "student_nav", nav); err != nil {
+		return fmt.Errorf("portal: render student menu: %w", err)
+	}
+	if err := set.ExecuteTemplate(&line, "student_line", nav); err != nil {
+		return fmt.Errorf("portal: render student line: %w", err)
+	}
+	nav.HTML, nav.Line = template.HTML(menu.String()), template.HTML(line.String())
+	if version > 0 {
+		s.pages.put(key, cachedPage{body: menu.Bytes(), extra: line.Bytes()})
+	}
+	return nil
+}
 
 type viewModel interface{ base() *Base }
 
@@ -138,6 +165,7 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	if h.Get("Cache-Control") == "" {
 		h.Set("Cache-Control", "no-store")
 	}
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 	return nil
@@ -163,12 +191,12 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 	status := http.StatusInternalServerError
 	var mbe *http.MaxBytesError
 	switch {
+	case errors.As(err, &mbe):
+		status = http.StatusRequestEntityTooLarge
 	case errors.Is(err, mypt.ErrNotFound):
 		status = http.StatusNotFound
 	case errors.Is(err, mypt.ErrInvalid), errors.Is(err, errBadRequest):
 		status = http.StatusBadRequest
-	case errors.As(err, &mbe):
-		status = http.StatusRequestEntityTooLarge
 	case errors.Is(err, errForbidden):
 		status = http.StatusForbidden
 	case errors.Is(err, errUnavailable):

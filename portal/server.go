@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -49,9 +50,14 @@ type Auth interface {
 	RecordLoginFailure(ctx context.Context, accountID int64, maxAttempts int) (mypt.LoginFailure, error)
 	RecordLoginSuccess(ctx context.Context, accountID int64) error
 	CreateSession(ctx context.Context, accountID int64, clientAddr string) (string, mypt.Session, error)
-	Session(ctx context.Context, id string) (mypt.Session, error)
+	SessionAccount(ctx context.Context, id string) (mypt.Session, mypt.Account, error)
+	// SessionStudentAccess is SessionAccount plus StudentAccess in one query; linked is false
+	// when the account has no link to the student or there is no such student.
+	SessionStudentAccess(ctx context.Context, id, studentID string) (sess mypt.Session, acct mypt.Account, access mypt.StudentAccess, linked bool, err error)
 	TouchSession(ctx context.Context, idHash []byte, at time.Time) error
 	DeleteSession(ctx context.Context, idHash []byte) error
+	DeleteExpiredSessions(ctx context.Context, idleBefore, createdBefore time.Time) (int64, error)
+	SetPasswordHash(ctx context.Context, accountID int64, hash string) error
 	WriteAudit(ctx context.Context, entries ...mypt.AuditEntry) error
 }
 
@@ -189,6 +195,33 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// Run removes expired sessions every few minutes until ctx ends (expiry is also checked on
+// every request; this keeps the table small). It returns nil when ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		s.sweepSessions(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) sweepSessions(ctx context.Context) {
+	now := s.now()
+	n, err := s.store.DeleteExpiredSessions(ctx, now.Add(-s.cfg.SessionIdleTimeout), now.Add(-s.cfg.SessionMaxAge))
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("portal: delete expired sessions", "err", err)
+		return
+	}
+	if n > 0 {
+		s.log.Info("portal: deleted expired sessions", "count", n)
+	}
+}
+
 // Close writes pending audit records and stops the audit writer. It waits at most until ctx ends.
 func (s *Server) Close(ctx context.Context) error { return s.audit.close(ctx) }
 
@@ -199,6 +232,12 @@ func (s *Server) FlushAudit(ctx context.Context) error { return s.audit.flush(ct
 // protection around every route.
 func (s *Server) PublicHandler() http.Handler {
 	cop := http.NewCrossOriginProtection()
+	if u, err := url.Parse(s.opts.College.PublicBaseURL); err == nil && u.Scheme != "" && u.Host != "" {
+		// Behind a proxy that rewrites Host, the public address is still our own origin.
+		if err := cop.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
+			s.log.Warn("portal: college.public_base_url is not a usable origin", "err", err)
+		}
+	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, errForbidden)
 	}))

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -71,11 +72,18 @@ func paramsOf(r *http.Request) httprouter.Params { return httprouter.ParamsFromC
 // loadSession returns the request's valid session, or nil. An expired session (idle or past its
 // absolute lifetime) is deleted and its cookie cleared.
 func (s *Server) loadSession(w http.ResponseWriter, r *http.Request) (*requestSession, error) {
+	return s.loadSessionVia(w, r, s.store.SessionAccount)
+}
+
+// loadSessionVia is loadSession with the lookup given, so a student page can read the session
+// and the access rule's facts in one query.
+func (s *Server) loadSessionVia(w http.ResponseWriter, r *http.Request,
+	lookup func(ctx context.Context, id string) (mypt.Session, mypt.Account, error)) (*requestSession, error) {
 	c, err := r.Cookie(s.sessionCookieName())
 	if err != nil || c.Value == "" || len(c.Value) > 100 {
 		return nil, nil
 	}
-	sess, err := s.store.Session(r.Context(), c.Value)
+	sess, acct, err := lookup(r.Context(), c.Value)
 	if errors.Is(err, mypt.ErrNotFound) {
 		http.SetCookie(w, s.cookie(s.sessionCookieName(), "", -1))
 		return nil, nil
@@ -90,13 +98,6 @@ func (s *Server) loadSession(w http.ResponseWriter, r *http.Request) (*requestSe
 		}
 		http.SetCookie(w, s.cookie(s.sessionCookieName(), "", -1))
 		return nil, nil
-	}
-	acct, err := s.store.Account(r.Context(), sess.AccountID)
-	if errors.Is(err, mypt.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
 	}
 	if acct.Locked() {
 		// A lock ends every session at once, not at the next sign-in.
@@ -128,7 +129,12 @@ func (s *Server) withOptionalSession(w http.ResponseWriter, r *http.Request) *ht
 
 // requireSession attaches the session or redirects to the sign-in page and returns nil.
 func (s *Server) requireSession(w http.ResponseWriter, r *http.Request) *http.Request {
-	sess, err := s.loadSession(w, r)
+	return s.requireSessionVia(w, r, s.store.SessionAccount)
+}
+
+func (s *Server) requireSessionVia(w http.ResponseWriter, r *http.Request,
+	lookup func(ctx context.Context, id string) (mypt.Session, mypt.Account, error)) *http.Request {
+	sess, err := s.loadSessionVia(w, r, lookup)
 	if err != nil {
 		s.renderError(w, r, err)
 		return nil
@@ -178,6 +184,16 @@ func randomToken() string {
 	b := make([]byte, 32)
 	rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// FormError classifies an error from ParseForm: a body over the limit (413) or a malformed
+// form (400), never a 500.
+func FormError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errBadRequest, err)
 }
 
 // safeNext keeps a post-sign-in redirect on this site.
@@ -268,7 +284,7 @@ func itoa(n int) string {
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, errBadRequest)
+		s.renderError(w, r, FormError(err))
 		return
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
@@ -360,6 +376,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
+	if NeedsRehash(acct.PasswordHash, s.argon) {
+		// The configured cost changed: store the same password at the new cost.
+		if h, err := HashPassword(password, s.argon); err == nil {
+			if err := s.store.SetPasswordHash(ctx, acct.ID, h); err != nil {
+				s.log.Error("portal: re-hash password", "err", err)
+			}
+		}
+	}
 	// A new session id at every sign-in: any session the browser had (or was given) ends.
 	if c, err := r.Cookie(s.sessionCookieName()); err == nil && c.Value != "" {
 		sum := sha256.Sum256([]byte(c.Value))
@@ -397,7 +421,7 @@ func actor(accountID int64) string { return "account:" + itoa(int(accountID)) }
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	r = s.withOptionalSession(w, r)
 	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, errBadRequest)
+		s.renderError(w, r, FormError(err))
 		return
 	}
 	sess := sessionFrom(r.Context())

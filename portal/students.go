@@ -60,20 +60,36 @@ func (s *Server) visible(a mypt.StudentAccess) bool {
 // rule (else the one 404 page), no-store caching, and an audit record of what was shown.
 func (s *Server) studentPage(page string, h studentHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		r = s.requireSession(w, r)
+		id := paramsOf(r).ByName("id")
+		lookupID := id
+		if !validID(id) {
+			lookupID = "" // never linked: the same 404 as any other id
+		}
+		// One query reads the session and the access rule's facts together.
+		var (
+			a      mypt.StudentAccess
+			linked bool
+		)
+		r = s.requireSessionVia(w, r, func(ctx context.Context, sid string) (mypt.Session, mypt.Account, error) {
+			sess, acct, access, ok, err := s.store.SessionStudentAccess(ctx, sid, lookupID)
+			a, linked = access, ok
+			return sess, acct, err
+		})
 		if r == nil {
 			return
 		}
 		sess := sessionFrom(r.Context())
-		id := paramsOf(r).ByName("id")
-		a, err := s.canSee(r.Context(), sess.AccountID, id)
-		if err != nil {
-			s.renderError(w, r, err)
+		if !linked || !s.visible(a) {
+			s.renderError(w, r, mypt.ErrNotFound)
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		sr := &studentRequest{sess: sess, access: a, nav: &StudentNav{ID: a.Student.StudentID,
 			Name: displayName(a.Student), College: s.siteName(a.Student.College), Current: page}}
+		if err := s.renderNav(sr.nav, a.Version); err != nil {
+			s.renderError(w, r, err)
+			return
+		}
 		detail, err := h(w, r, sr)
 		if err != nil {
 			s.renderError(w, r, err)
@@ -193,7 +209,7 @@ type detailsView struct {
 	LegalName    string
 	Preferred    string
 	DateOfBirth  string
-	College      string
+	Site         string // the student's own college
 	CollegeEmail string
 	Status       string
 	Enrolments   []enrolmentRow
@@ -211,7 +227,7 @@ func (s *Server) handleDetails(w http.ResponseWriter, r *http.Request, sr *stude
 		return "", err
 	}
 	v := &detailsView{StudentID: st.StudentID, LegalName: st.LegalFirstNames + " " + st.LegalLastName,
-		Preferred: st.PreferredName, DateOfBirth: st.DateOfBirth.UK(), College: s.siteName(st.College),
+		Preferred: st.PreferredName, DateOfBirth: st.DateOfBirth.UK(), Site: s.siteName(st.College),
 		CollegeEmail: st.CollegeEmail, Status: studentStatus(st)}
 	byEnrolment := map[string][]mypt.Tutor{}
 	for _, t := range tutors {
@@ -502,9 +518,6 @@ func (s *Server) handleTargets(w http.ResponseWriter, r *http.Request, sr *stude
 			Status: t.Status, Reviewed: t.ReviewedDate.UK(), ByStudent: t.CreatedByStudent}
 		if t.EnrolmentID != "" {
 			row.Course = courses[t.EnrolmentID].Course.Title
-		}
-		if row.SetBy == "" && t.CreatedByStudent {
-			row.SetBy = "the student"
 		}
 		v.Targets = append(v.Targets, row)
 	}

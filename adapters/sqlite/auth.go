@@ -19,25 +19,37 @@ import (
 const accountColumns = `account_id, email, first_name, last_name, password_hash, failed_attempts, locked_at,
 	lock_reason, created_at, last_login_at, password_changed_at`
 
+// accountRaw holds an account's nullable time columns until they are parsed.
+type accountRaw struct{ locked, created, last, changed sql.NullString }
+
+// accountDest lists scan destinations for accountColumns, in order.
+func accountDest(a *mypt.Account, raw *accountRaw) []any {
+	return []any{&a.ID, &a.Email, &a.FirstName, &a.LastName, &a.PasswordHash, &a.FailedAttempts, &raw.locked,
+		&a.LockReason, &raw.created, &raw.last, &raw.changed}
+}
+
+func (raw *accountRaw) finish(a *mypt.Account) error {
+	var err error
+	if a.LockedAt, err = scanTime(raw.locked); err != nil {
+		return err
+	}
+	if a.CreatedAt, err = scanTime(raw.created); err != nil {
+		return err
+	}
+	if a.LastLoginAt, err = scanTime(raw.last); err != nil {
+		return err
+	}
+	a.PasswordChangedAt, err = scanTime(raw.changed)
+	return err
+}
+
 func scanAccount(r scanner) (mypt.Account, error) {
 	var a mypt.Account
-	var locked, created, last, changed sql.NullString
-	err := r.Scan(&a.ID, &a.Email, &a.FirstName, &a.LastName, &a.PasswordHash, &a.FailedAttempts, &locked,
-		&a.LockReason, &created, &last, &changed)
-	if err != nil {
+	var raw accountRaw
+	if err := r.Scan(accountDest(&a, &raw)...); err != nil {
 		return a, err
 	}
-	if a.LockedAt, err = scanTime(locked); err != nil {
-		return a, err
-	}
-	if a.CreatedAt, err = scanTime(created); err != nil {
-		return a, err
-	}
-	if a.LastLoginAt, err = scanTime(last); err != nil {
-		return a, err
-	}
-	a.PasswordChangedAt, err = scanTime(changed)
-	return a, err
+	return a, raw.finish(&a)
 }
 
 // NormalizeEmail is how account emails are stored and looked up: trimmed and lower-cased.
@@ -46,7 +58,7 @@ func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSp
 // AccountByEmail returns the account whose email is email, compared case-insensitively.
 // It returns ErrNotFound if there is none.
 func (s *Store) AccountByEmail(ctx context.Context, email string) (mypt.Account, error) {
-	a, err := scanAccount(s.read.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM account WHERE email = ?`,
+	a, err := scanAccount(s.queryRow(ctx, `SELECT `+accountColumns+` FROM account WHERE email = ?`,
 		NormalizeEmail(email)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, fmt.Errorf("sqlite: account by email: %w", mypt.ErrNotFound)
@@ -59,7 +71,7 @@ func (s *Store) AccountByEmail(ctx context.Context, email string) (mypt.Account,
 
 // Account returns the account with id; ErrNotFound if there is none.
 func (s *Store) Account(ctx context.Context, id int64) (mypt.Account, error) {
-	a, err := scanAccount(s.read.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM account WHERE account_id = ?`, id))
+	a, err := scanAccount(s.queryRow(ctx, `SELECT `+accountColumns+` FROM account WHERE account_id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, fmt.Errorf("sqlite: account %d: %w", id, mypt.ErrNotFound)
 	}
@@ -129,7 +141,7 @@ func (s *Store) LinkStudent(ctx context.Context, l mypt.StudentLink) error {
 
 // LinkedStudents returns every link of the account (any status), by student id.
 func (s *Store) LinkedStudents(ctx context.Context, accountID int64) ([]mypt.StudentLink, error) {
-	return queryAll(ctx, s.read, "linked students", `SELECT account_id, student_id, contact_id, relationship, status,
+	return queryAll(ctx, s, "linked students", `SELECT account_id, student_id, contact_id, relationship, status,
 		approved_at, approved_by FROM account_student WHERE account_id = ? ORDER BY student_id`,
 		func(r scanner) (mypt.StudentLink, error) {
 			var l mypt.StudentLink
@@ -188,6 +200,12 @@ func (s *Store) RecordLoginSuccess(ctx context.Context, accountID int64) error {
 		return fmt.Errorf("sqlite: record login: %w", mypt.ErrLocked)
 	}
 	return nil
+}
+
+// SetPasswordHash replaces the stored hash of the same password (a re-hash at a new cost after
+// a successful sign-in). It is not a password change: sessions and password_changed_at stay.
+func (s *Store) SetPasswordHash(ctx context.Context, accountID int64, hash string) error {
+	return s.execOne(ctx, "set password hash", `UPDATE account SET password_hash = ? WHERE account_id = ?`, hash, accountID)
 }
 
 // Lock locks the account now with reason (staff action); a locked account stays locked.
@@ -258,7 +276,7 @@ func (s *Store) CreateSession(ctx context.Context, accountID int64, clientAddr s
 func (s *Store) Session(ctx context.Context, id string) (mypt.Session, error) {
 	var sess mypt.Session
 	var created, seen string
-	err := s.read.QueryRowContext(ctx, `SELECT id_hash, account_id, csrf_token, created_at, last_seen_at, client_addr
+	err := s.queryRow(ctx, `SELECT id_hash, account_id, csrf_token, created_at, last_seen_at, client_addr
 		FROM session WHERE id_hash = ?`, HashSessionID(id)).Scan(&sess.IDHash, &sess.AccountID, &sess.CSRFToken,
 		&created, &seen, &sess.ClientAddr)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -272,6 +290,89 @@ func (s *Store) Session(ctx context.Context, id string) (mypt.Session, error) {
 	}
 	sess.LastSeenAt, err = ParseTime(seen)
 	return sess, err
+}
+
+// SessionAccount returns the session whose cookie id is id together with its account, in one
+// query (the portal asks on every request); ErrNotFound if there is no such session.
+func (s *Store) SessionAccount(ctx context.Context, id string) (mypt.Session, mypt.Account, error) {
+	sess, acct, _, _, err := s.sessionQuery(ctx, id, "")
+	return sess, acct, err
+}
+
+// SessionStudentAccess is SessionAccount and StudentAccess in one query, for a student page:
+// the session and its account (ErrNotFound if there is no such session) and, when linked is
+// true, what the access rule needs about the account's link to studentID. linked is false when
+// the account has no link to the student or the cache has no such student.
+func (s *Store) SessionStudentAccess(ctx context.Context, id, studentID string) (mypt.Session, mypt.Account, mypt.StudentAccess, bool, error) {
+	return s.sessionQuery(ctx, id, studentID)
+}
+
+const sessionColumns = `s.id_hash, s.account_id, s.csrf_token, s.created_at, s.last_seen_at, s.client_addr,
+	a.account_id, a.email, a.first_name, a.last_name, a.password_hash, a.failed_attempts, a.locked_at,
+	a.lock_reason, a.created_at, a.last_login_at, a.password_changed_at`
+
+// sessionAccessQuery reads a session, its account and (nullable) the link to one student, with
+// the same columns as accessQuery so scanAccess reads them.
+const sessionAccessQuery = `SELECT ` + sessionColumns + `,
+	COALESCE(st.student_id, ''), COALESCE(st.legal_first_names, ''), COALESCE(st.legal_last_name, ''),
+	COALESCE(st.preferred_name, ''), st.date_of_birth, COALESCE(st.has_ehcp, 0), COALESCE(st.college, ''),
+	COALESCE(st.college_email, ''), COALESCE(st.share_info_consent, 0), COALESCE(st.status, ''), st.left_date,
+	COALESCE(l.account_id, 0), COALESCE(l.contact_id, ''), COALESCE(l.relationship, ''), COALESCE(l.status, ''),
+	COALESCE(l.approved_at, ''), COALESCE(l.approved_by, ''),
+	c.contact_id IS NOT NULL, COALESCE(c.portal_access_barred, 0),
+	COALESCE(v.version, 0), v.changed_at,
+	st.student_id IS NOT NULL
+FROM session s
+JOIN account a ON a.account_id = s.account_id
+LEFT JOIN account_student l ON l.account_id = s.account_id AND l.student_id = ?2
+LEFT JOIN student st ON st.student_id = l.student_id
+LEFT JOIN contact c ON c.contact_id = l.contact_id AND c.student_id = l.student_id AND l.contact_id <> ''
+LEFT JOIN student_version v ON v.student_id = l.student_id
+WHERE s.id_hash = ?1`
+
+func (s *Store) sessionQuery(ctx context.Context, id, studentID string) (mypt.Session, mypt.Account, mypt.StudentAccess, bool, error) {
+	var (
+		sess          mypt.Session
+		acct          mypt.Account
+		raw           accountRaw
+		created, seen string
+		linked        bool
+	)
+	prefix := append([]any{&sess.IDHash, &sess.AccountID, &sess.CSRFToken, &created, &seen, &sess.ClientAddr},
+		accountDest(&acct, &raw)...)
+	row := s.queryRow(ctx, sessionAccessQuery, HashSessionID(id), studentID)
+	access, err := scanAccess(wrapScanner{row, prefix, []any{&linked}})
+	if errors.Is(err, sql.ErrNoRows) {
+		return sess, acct, access, false, fmt.Errorf("sqlite: session: %w", mypt.ErrNotFound)
+	}
+	if err == nil {
+		err = raw.finish(&acct)
+	}
+	if err == nil {
+		sess.CreatedAt, err = ParseTime(created)
+	}
+	if err == nil {
+		sess.LastSeenAt, err = ParseTime(seen)
+	}
+	if err != nil {
+		return sess, acct, access, false, fmt.Errorf("sqlite: read session: %w", err)
+	}
+	if !linked {
+		access = mypt.StudentAccess{}
+	}
+	return sess, acct, access, linked, nil
+}
+
+// wrapScanner scans leading columns into prefix and trailing ones into suffix around what
+// Scan is given.
+type wrapScanner struct {
+	r              scanner
+	prefix, suffix []any
+}
+
+func (w wrapScanner) Scan(dest ...any) error {
+	all := append(append(append([]any{}, w.prefix...), dest...), w.suffix...)
+	return w.r.Scan(all...)
 }
 
 // TouchSession records activity on the session (for the idle timeout).
@@ -362,7 +463,7 @@ func (s *Store) WriteAudit(ctx context.Context, entries ...mypt.AuditEntry) erro
 
 // AuditEntries returns audit entries at or after since, oldest first, at most limit of them.
 func (s *Store) AuditEntries(ctx context.Context, since time.Time, limit int) ([]mypt.AuditEntry, error) {
-	return queryAll(ctx, s.read, "audit log", `SELECT at, actor, action, student_id, page, detail, client_addr
+	return queryAll(ctx, s, "audit log", `SELECT at, actor, action, student_id, page, detail, client_addr
 		FROM audit_log WHERE at >= ? ORDER BY at, audit_id LIMIT ?`,
 		func(r scanner) (mypt.AuditEntry, error) {
 			var e mypt.AuditEntry

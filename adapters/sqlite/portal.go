@@ -59,7 +59,7 @@ func scanStudent(row scanner, extra ...any) (mypt.Student, error) {
 
 // Student returns one student; ErrNotFound if the cache has no such student.
 func (s *Store) Student(ctx context.Context, id string) (mypt.Student, error) {
-	st, err := scanStudent(s.read.QueryRowContext(ctx, `SELECT `+studentColumns+` FROM student s WHERE s.student_id = ?`, id))
+	st, err := scanStudent(s.queryRow(ctx, `SELECT `+studentColumns+` FROM student s WHERE s.student_id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, fmt.Errorf("sqlite: student %q: %w", id, mypt.ErrNotFound)
 	}
@@ -105,7 +105,7 @@ func scanAccess(row scanner) (mypt.StudentAccess, error) {
 // (whatever its status) or the cache has no such student; the caller still judges status,
 // barring and eligibility.
 func (s *Store) StudentAccess(ctx context.Context, accountID int64, studentID string) (mypt.StudentAccess, error) {
-	a, err := scanAccess(s.read.QueryRowContext(ctx, accessQuery+` AND l.student_id = ?`, accountID, studentID))
+	a, err := scanAccess(s.queryRow(ctx, accessQuery+` AND l.student_id = ?`, accountID, studentID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, fmt.Errorf("sqlite: access of account %d to student: %w", accountID, mypt.ErrNotFound)
 	}
@@ -136,7 +136,7 @@ func (s *Store) StudentAccessList(ctx context.Context, accountID int64) ([]mypt.
 
 // StudentContacts returns the student's contacts, ordered by contact id.
 func (s *Store) StudentContacts(ctx context.Context, studentID string) ([]mypt.Contact, error) {
-	return queryAll(ctx, s.read, "contacts", `SELECT contact_id, student_id, first_name, last_name, relationship,
+	return queryAll(ctx, s, "contacts", `SELECT contact_id, student_id, first_name, last_name, relationship,
 		email, mobile_phone, home_phone, is_next_of_kin, is_verified_contact, has_parental_responsibility,
 		portal_access_barred FROM contact WHERE student_id = ? ORDER BY contact_id`,
 		func(r scanner) (mypt.Contact, error) {
@@ -151,7 +151,7 @@ func (s *Store) StudentContacts(ctx context.Context, studentID string) ([]mypt.C
 // Contact returns one contact; ErrNotFound if there is none.
 func (s *Store) Contact(ctx context.Context, contactID string) (mypt.Contact, error) {
 	var c mypt.Contact
-	err := s.read.QueryRowContext(ctx, `SELECT contact_id, student_id, first_name, last_name, relationship,
+	err := s.queryRow(ctx, `SELECT contact_id, student_id, first_name, last_name, relationship,
 		email, mobile_phone, home_phone, is_next_of_kin, is_verified_contact, has_parental_responsibility,
 		portal_access_barred FROM contact WHERE contact_id = ?`, contactID).Scan(&c.ContactID, &c.StudentID,
 		&c.FirstName, &c.LastName, &c.Relationship, &c.Email, &c.MobilePhone, &c.HomePhone, &c.IsNextOfKin,
@@ -168,7 +168,7 @@ func (s *Store) Contact(ctx context.Context, contactID string) (mypt.Contact, er
 // StudentEnrolments returns the student's enrolments with their courses, newest start first.
 // An enrolment whose course is not in the cache comes with a Course holding only its id.
 func (s *Store) StudentEnrolments(ctx context.Context, studentID string) ([]mypt.CourseEnrolment, error) {
-	return queryAll(ctx, s.read, "enrolments", `SELECT e.enrolment_id, e.student_id, e.course_id, e.start_date,
+	return queryAll(ctx, s, "enrolments", `SELECT e.enrolment_id, e.student_id, e.course_id, e.start_date,
 		e.expected_end_date, e.actual_end_date, e.status,
 		COALESCE(c.code, ''), COALESCE(c.title, ''), COALESCE(c.level, ''), COALESCE(c.academic_year, 0)
 		FROM enrolment e LEFT JOIN course c ON c.course_id = e.course_id
@@ -195,7 +195,7 @@ func (s *Store) StudentEnrolments(ctx context.Context, studentID string) ([]mypt
 
 // StudentTutors returns the student's tutors, overall ones (no enrolment) first.
 func (s *Store) StudentTutors(ctx context.Context, studentID string) ([]mypt.Tutor, error) {
-	return queryAll(ctx, s.read, "tutors", `SELECT tutor_id, student_id, enrolment_id, name, role, email
+	return queryAll(ctx, s, "tutors", `SELECT tutor_id, student_id, enrolment_id, name, role, email
 		FROM tutor WHERE student_id = ? ORDER BY enrolment_id, name, tutor_id`,
 		func(r scanner) (mypt.Tutor, error) {
 			var t mypt.Tutor
@@ -206,7 +206,7 @@ func (s *Store) StudentTutors(ctx context.Context, studentID string) ([]mypt.Tut
 
 // MarkTypes returns every mark type the MIS defines, keyed by mark.
 func (s *Store) MarkTypes(ctx context.Context) (map[string]mypt.MarkType, error) {
-	list, err := queryAll(ctx, s.read, "mark types", `SELECT mark, description, status, is_late, is_authorised_absence
+	list, err := queryAll(ctx, s, "mark types", `SELECT mark, description, status, is_late, is_authorised_absence
 		FROM mark_type ORDER BY mark`,
 		func(r scanner) (mypt.MarkType, error) {
 			var m mypt.MarkType
@@ -226,7 +226,7 @@ func (s *Store) MarkTypes(ctx context.Context) (map[string]mypt.MarkType, error)
 // AttendanceMarks returns the student's marks in academic year `year` (1 August – 31 July), in
 // session order: one range scan of the (student_id, session_date, start_time) index.
 func (s *Store) AttendanceMarks(ctx context.Context, studentID string, year int) ([]mypt.AttendanceMark, error) {
-	return queryAll(ctx, s.read, "attendance marks", `SELECT mark_id, student_id, enrolment_id, session_date,
+	return queryAll(ctx, s, "attendance marks", `SELECT mark_id, student_id, enrolment_id, session_date,
 		start_time, end_time, mark FROM attendance_mark
 		WHERE student_id = ? AND session_date BETWEEN ? AND ? ORDER BY session_date, start_time, mark_id`,
 		func(r scanner) (mypt.AttendanceMark, error) {
@@ -250,7 +250,7 @@ func scanTally(r scanner, extra ...any) (mypt.Tally, error) {
 
 // AttendanceWeeks returns the precomputed weekly tallies of the student's academic year, by week.
 func (s *Store) AttendanceWeeks(ctx context.Context, studentID string, year int) ([]mypt.AttendanceTally, error) {
-	return queryAll(ctx, s.read, "attendance weeks", `SELECT week_start, present, late, absent, authorised_absent,
+	return queryAll(ctx, s, "attendance weeks", `SELECT week_start, present, late, absent, authorised_absent,
 		neutral, unmarked FROM attendance_week WHERE student_id = ? AND academic_year = ? ORDER BY week_start`,
 		func(r scanner) (mypt.AttendanceTally, error) {
 			a := mypt.AttendanceTally{StudentID: studentID, AcademicYear: year}
@@ -268,7 +268,7 @@ func (s *Store) AttendanceWeeks(ctx context.Context, studentID string, year int)
 // AttendanceYears returns the precomputed tallies of the student's academic year: the whole
 // year (EnrolmentID "") first, then one per enrolment.
 func (s *Store) AttendanceYears(ctx context.Context, studentID string, year int) ([]mypt.AttendanceTally, error) {
-	return queryAll(ctx, s.read, "attendance years", `SELECT enrolment_id, present, late, absent, authorised_absent,
+	return queryAll(ctx, s, "attendance years", `SELECT enrolment_id, present, late, absent, authorised_absent,
 		neutral, unmarked FROM attendance_year WHERE student_id = ? AND academic_year = ? ORDER BY enrolment_id`,
 		func(r scanner) (mypt.AttendanceTally, error) {
 			a := mypt.AttendanceTally{StudentID: studentID, AcademicYear: year}
@@ -280,7 +280,7 @@ func (s *Store) AttendanceYears(ctx context.Context, studentID string, year int)
 
 // AttendanceYearList returns the academic years in which the student has marks, newest first.
 func (s *Store) AttendanceYearList(ctx context.Context, studentID string) ([]int, error) {
-	return queryAll(ctx, s.read, "attendance years", `SELECT DISTINCT academic_year FROM attendance_year
+	return queryAll(ctx, s, "attendance years", `SELECT DISTINCT academic_year FROM attendance_year
 		WHERE student_id = ? ORDER BY academic_year DESC`,
 		func(r scanner) (int, error) {
 			var y int
@@ -291,7 +291,7 @@ func (s *Store) AttendanceYearList(ctx context.Context, studentID string) ([]int
 
 // Documents lists the student's documents, newest first, without their content.
 func (s *Store) Documents(ctx context.Context, studentID string) ([]mypt.DocumentSummary, error) {
-	return queryAll(ctx, s.read, "documents", `SELECT document_id, student_id, title, category, created_at,
+	return queryAll(ctx, s, "documents", `SELECT document_id, student_id, title, category, created_at,
 		content_type, size FROM document WHERE student_id = ? ORDER BY created_at DESC, document_id`,
 		func(r scanner) (mypt.DocumentSummary, error) {
 			var d mypt.DocumentSummary
@@ -310,7 +310,7 @@ func (s *Store) Documents(ctx context.Context, studentID string) ([]mypt.Documen
 func (s *Store) Document(ctx context.Context, studentID, documentID string) (mypt.Document, error) {
 	var d mypt.Document
 	var at string
-	err := s.read.QueryRowContext(ctx, `SELECT document_id, student_id, title, category, created_at, content_type,
+	err := s.queryRow(ctx, `SELECT document_id, student_id, title, category, created_at, content_type,
 		content FROM document WHERE document_id = ? AND student_id = ?`, documentID, studentID).Scan(
 		&d.DocumentID, &d.StudentID, &d.Title, &d.Category, &at, &d.ContentType, &d.Content)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -327,7 +327,7 @@ func (s *Store) Document(ctx context.Context, studentID, documentID string) (myp
 
 // Achievements returns the student's achievements on entry, newest award first.
 func (s *Store) Achievements(ctx context.Context, studentID string) ([]mypt.Achievement, error) {
-	return queryAll(ctx, s.read, "achievements", `SELECT achievement_id, student_id, qualification, subject, grade,
+	return queryAll(ctx, s, "achievements", `SELECT achievement_id, student_id, qualification, subject, grade,
 		award_date FROM achievement WHERE student_id = ? ORDER BY award_date DESC, qualification, achievement_id`,
 		func(r scanner) (mypt.Achievement, error) {
 			var a mypt.Achievement
@@ -343,7 +343,7 @@ func (s *Store) Achievements(ctx context.Context, studentID string) ([]mypt.Achi
 
 // TargetGrades returns the student's target minimum grades, by enrolment id.
 func (s *Store) TargetGrades(ctx context.Context, studentID string) ([]mypt.TargetGrade, error) {
-	return queryAll(ctx, s.read, "target grades", `SELECT enrolment_id, student_id, grade FROM target_grade
+	return queryAll(ctx, s, "target grades", `SELECT enrolment_id, student_id, grade FROM target_grade
 		WHERE student_id = ? ORDER BY enrolment_id`,
 		func(r scanner) (mypt.TargetGrade, error) {
 			var g mypt.TargetGrade
@@ -354,7 +354,7 @@ func (s *Store) TargetGrades(ctx context.Context, studentID string) ([]mypt.Targ
 
 // Targets returns the student's SMART targets, newest first.
 func (s *Store) Targets(ctx context.Context, studentID string) ([]mypt.Target, error) {
-	return queryAll(ctx, s.read, "targets", `SELECT target_id, student_id, enrolment_id, text, set_by,
+	return queryAll(ctx, s, "targets", `SELECT target_id, student_id, enrolment_id, text, set_by,
 		created_by_student, set_date, due_date, status, reviewed_date FROM target
 		WHERE student_id = ? ORDER BY set_date DESC, target_id`,
 		func(r scanner) (mypt.Target, error) {
@@ -378,7 +378,7 @@ func (s *Store) Targets(ctx context.Context, studentID string) ([]mypt.Target, e
 
 // PolicyReads returns the policies the student has confirmed reading, newest first.
 func (s *Store) PolicyReads(ctx context.Context, studentID string) ([]mypt.PolicyRead, error) {
-	return queryAll(ctx, s.read, "policy reads", `SELECT policy_read_id, student_id, policy, read_at FROM policy_read
+	return queryAll(ctx, s, "policy reads", `SELECT policy_read_id, student_id, policy, read_at FROM policy_read
 		WHERE student_id = ? ORDER BY read_at DESC, policy_read_id`,
 		func(r scanner) (mypt.PolicyRead, error) {
 			var p mypt.PolicyRead
@@ -394,7 +394,7 @@ func (s *Store) PolicyReads(ctx context.Context, studentID string) ([]mypt.Polic
 
 // Meetings returns the student's recorded meetings, newest first.
 func (s *Store) Meetings(ctx context.Context, studentID string) ([]mypt.Meeting, error) {
-	return queryAll(ctx, s.read, "meetings", `SELECT meeting_id, student_id, type, held_on, staff_name, notes
+	return queryAll(ctx, s, "meetings", `SELECT meeting_id, student_id, type, held_on, staff_name, notes
 		FROM meeting WHERE student_id = ? ORDER BY held_on DESC, meeting_id`,
 		func(r scanner) (mypt.Meeting, error) {
 			var m mypt.Meeting
@@ -413,7 +413,7 @@ func (s *Store) Meetings(ctx context.Context, studentID string) ([]mypt.Meeting,
 func (s *Store) FurtherDetail(ctx context.Context, studentID string) (mypt.FurtherDetail, error) {
 	f := mypt.FurtherDetail{StudentID: studentID}
 	var v, p, m, e sql.NullInt64
-	err := s.read.QueryRowContext(ctx, `SELECT consent_for_visits, consent_for_photographs,
+	err := s.queryRow(ctx, `SELECT consent_for_visits, consent_for_photographs,
 		consent_for_medical_treatment, consent_for_sharing_with_employers FROM further_detail WHERE student_id = ?`,
 		studentID).Scan(&v, &p, &m, &e)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -432,7 +432,7 @@ func (s *Store) FurtherDetail(ctx context.Context, studentID string) (mypt.Furth
 func (s *Store) StudentVersion(ctx context.Context, studentID string) (int64, time.Time, error) {
 	var v int64
 	var at string
-	err := s.read.QueryRowContext(ctx, `SELECT version, changed_at FROM student_version WHERE student_id = ?`,
+	err := s.queryRow(ctx, `SELECT version, changed_at FROM student_version WHERE student_id = ?`,
 		studentID).Scan(&v, &at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, time.Time{}, nil
@@ -444,8 +444,51 @@ func (s *Store) StudentVersion(ctx context.Context, studentID string) (int64, ti
 	return v, t, err
 }
 
+// readStmt returns the reader pool's prepared statement for query, preparing it once: the
+// portal runs a handful of queries on every request, and parsing them each time costs more
+// than running them.
+func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if v, ok := s.readStmts.Load(query); ok {
+		return v.(*sql.Stmt), nil
+	}
+	st, err := s.read.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if v, loaded := s.readStmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return v.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// queryRow is QueryRowContext on the reader pool through the statement cache.
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := s.readStmt(ctx, query)
+	if err != nil {
+		// Let the error surface from Scan, as QueryRowContext does.
+		return s.queryRow(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// QueryContext runs a read query on the reader pool through the statement cache.
+func (s *Store) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.readStmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// rowQuerier is what queryAll reads from: the Store (prepared statements on the reader pool)
+// or any *sql.DB / *sql.Tx.
+type rowQuerier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // queryAll runs a query and scans every row with scan.
-func queryAll[T any](ctx context.Context, db *sql.DB, what, query string, scan func(scanner) (T, error), args ...any) ([]T, error) {
+func queryAll[T any](ctx context.Context, db rowQuerier, what, query string, scan func(scanner) (T, error), args ...any) ([]T, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read %s: %w", what, err)

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -68,6 +69,8 @@ type Store struct {
 	unmarked mypt.UnmarkedPolicy
 	// stmts are prepared on the writer at Open and reused by every batch (ingest.go).
 	stmts map[string]*sql.Stmt
+	// readStmts caches prepared statements of the reader pool by query text (portal.go).
+	readStmts sync.Map
 }
 
 // Open opens (creating if needed) the cache at path and brings its schema up to date.
