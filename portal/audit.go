@@ -144,11 +144,14 @@ type pageCache struct {
 	order []pageKey
 }
 
-// cachedPage is a rendered fragment and the year it shows.
+// cachedPage is a rendered fragment and the year it shows. A slotted page (slotted.go) is
+// body and extra around the CSRF token, with the audit detail and the data-as-of time it shows.
 type cachedPage struct {
-	body  []byte
-	extra []byte
-	year  int
+	body       []byte
+	extra      []byte
+	year       int
+	yearDetail string
+	asOf       time.Time
 }
 
 type pageKey struct {
