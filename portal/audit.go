@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"html/template"
 	"log/slog"
 	"sync"
 	"time"
@@ -152,6 +153,9 @@ type cachedPage struct {
 	year       int
 	yearDetail string
 	asOf       time.Time
+	// nav and line are a student's rendered menu and heading line (renderNav), kept as
+	// strings so a hit copies nothing.
+	nav, line template.HTML
 }
 
 type pageKey struct {
@@ -159,6 +163,7 @@ type pageKey struct {
 	version int64
 	year    int
 	kind    string
+	sub     string // within kind, e.g. the page whose menu it is
 }
 
 func newPageCache(max int) *pageCache {

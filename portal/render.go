@@ -106,9 +106,9 @@ func (b *Base) base() *Base { return b }
 // renderNav fills nav.HTML and nav.Line, from the page cache when the student's data version
 // is known (the menu and heading change only with the student's name or college).
 func (s *Server) renderNav(nav *StudentNav, version int64) error {
-	key := pageKey{student: nav.ID, version: version, kind: "nav:" + nav.Current}
+	key := pageKey{student: nav.ID, version: version, kind: "nav", sub: nav.Current}
 	if c, ok := s.pages.get(key); ok && version > 0 {
-		nav.HTML, nav.Line = template.HTML(c.body), template.HTML(c.extra)
+		nav.HTML, nav.Line = c.nav, c.line
 		return nil
 	}
 	set := s.tmpl.pages["error"] // every set holds the partials
@@ -121,7 +121,7 @@ func (s *Server) renderNav(nav *StudentNav, version int64) error {
 	}
 	nav.HTML, nav.Line = template.HTML(menu.String()), template.HTML(line.String())
 	if version > 0 {
-		s.pages.put(key, cachedPage{body: menu.Bytes(), extra: line.Bytes()})
+		s.pages.put(key, cachedPage{nav: nav.HTML, line: nav.Line})
 	}
 	return nil
 }
