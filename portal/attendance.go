@@ -312,8 +312,8 @@ func (s *Server) handleAttendance(w http.ResponseWriter, r *http.Request, sr *st
 			return "", fmt.Errorf("portal: render attendance report: %w", err)
 		}
 		page = cachedPage{body: buf.Bytes(), year: year}
-		if sr.access.Version > 0 {
-			s.pages.put(key, page)
+		if sr.access.Version > 0 && !slot {
+			s.pages.put(key, page) // a slotted page is cached whole below instead
 		}
 	}
 	v := &attendanceView{Report: template.HTML(page.body), Year: page.year, DataAsOf: s.londonTime(sr.access.DataAsOf)}

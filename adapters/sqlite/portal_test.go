@@ -286,3 +286,24 @@ func FuzzParseStoredTime(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkSessionStudentAccess is the read every student page makes.
+func BenchmarkSessionStudentAccess(b *testing.B) {
+	s := MustOpen(b)
+	mustApply(b, s, mypt.Batch{ID: "b1", Source: "test", Mode: mypt.ModeDelta, Records: upsert(everyEntity()...)})
+	ctx := context.Background()
+	id, _ := s.CreateAccount(ctx, mypt.Account{Email: "mary@example.org", FirstName: "Mary", LastName: "O'Neill", PasswordHash: "h"})
+	if err := s.LinkStudent(ctx, mypt.StudentLink{AccountID: id, StudentID: "S1", ContactID: "K1"}); err != nil {
+		b.Fatal(err)
+	}
+	raw, _, err := s.CreateSession(ctx, id, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, _, linked, err := s.SessionStudentAccess(ctx, raw, "S1"); err != nil || !linked {
+			b.Fatal(linked, err)
+		}
+	}
+}
