@@ -257,6 +257,15 @@ func TestSessionStudentAccess(t *testing.T) {
 	if _, _, _, _, err := s.SessionStudentAccess(ctx, "no-such-session", "S1"); !errors.Is(err, mypt.ErrNotFound) {
 		t.Errorf("unknown session: %v", err)
 	}
+	// A lock shows at once: the page ends the session.
+	for i := 0; i < 3; i++ {
+		if _, err := s.RecordLoginFailure(ctx, id, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, acct, _, _, err := s.SessionStudentAccess(ctx, raw, "S1"); err != nil || !acct.Locked() {
+		t.Errorf("locked account reads as %+v, %v", acct, err)
+	}
 }
 
 func TestParseStoredTime(t *testing.T) {
