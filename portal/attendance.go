@@ -282,8 +282,14 @@ func (s *Server) handleAttendance(w http.ResponseWriter, r *http.Request, sr *st
 	if !ok {
 		return "", mypt.ErrNotFound
 	}
+	// The default year moves on 1 August, so a page for "no year asked" is keyed by the academic
+	// year it was asked in (as a negative number, apart from explicit years).
+	keyYear := asked
+	if asked == 0 {
+		keyYear = -mypt.AcademicYearOf(s.today())
+	}
 	// The whole page, less the session's token, per (student, data version, year asked).
-	full := pageKey{student: st.StudentID, version: sr.access.Version, year: asked, kind: "page:attendance"}
+	full := pageKey{student: st.StudentID, version: sr.access.Version, year: keyYear, kind: "page:attendance"}
 	tok := sr.sess.CSRFToken
 	slot := sr.access.Version > 0 && slotSafe(tok)
 	if slot {
@@ -292,7 +298,7 @@ func (s *Server) handleAttendance(w http.ResponseWriter, r *http.Request, sr *st
 			return p.yearDetail, nil
 		}
 	}
-	key := pageKey{student: st.StudentID, version: sr.access.Version, year: asked, kind: "html"}
+	key := pageKey{student: st.StudentID, version: sr.access.Version, year: keyYear, kind: "html"}
 	page, hit := s.pages.get(key)
 	if !hit {
 		years, err := s.store.AttendanceYearList(r.Context(), st.StudentID)
