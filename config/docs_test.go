@@ -94,8 +94,7 @@ redacted, with ` + "`mypt config check --print`" + `.
   ` + "`MYPT_MAIL_SMTP_HOST`" + `). The environment wins over the file. Lists are comma-separated
   (` + "`a,b`" + `) or YAML (` + "`[a, b]`" + `); lists of mappings are YAML
   (` + "`MYPT_COLLEGE_SITES='[{code: CRO, name: Croydon College}]'`" + `). An unknown ` + "`MYPT_`" + `
-  variable is an error too, except ` + "`MYPT_CONFIG`" + ` (the file's path), ` + "`MYPT_MIS_DSN`" + ` (a whole SQL Server
-  URL replacing the mis section's) and ` + "`MYPT_TEST_*`" + ` (tests' own).
+  variable is an error too, except ` + "`MYPT_CONFIG`" + ` (the file's path) and ` + "`MYPT_TEST_*`" + ` (tests' own).
 - **Durations** are written ` + "`90s`" + `, ` + "`5m`" + `, ` + "`1h30m`" + `; a bare number is refused.
 - **Secrets** (type *secret*) never appear in logs, errors, metrics or ` + "`--print`" + ` output: they print
   as ` + "`<secret>`" + `. Rather than writing one in the file, name a file holding it: ` + "`password_file: /run/secrets/mis-password`" + ` in YAML, or ` + "`MYPT_MIS_PASSWORD_FILE=/run/secrets/mis-password`" + ` in

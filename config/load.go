@@ -19,8 +19,7 @@ const EnvPrefix = "MYPT_"
 
 // Environment variables that start with EnvPrefix but are not configuration keys.
 var reservedEnv = []string{
-	"MYPT_CONFIG",  // the config file's path, read by the command line
-	"MYPT_MIS_DSN", // a whole SQL Server URL replacing the mis section's (tests, `mypt sync`)
+	"MYPT_CONFIG", // the config file's path, read by the command line
 }
 
 // reservedEnvPrefixes are left alone too (tests' own settings, e.g. MYPT_TEST_MSSQL_DSN).

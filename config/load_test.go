@@ -429,3 +429,10 @@ func TestSectionShapes(t *testing.T) {
 		t.Errorf("decoded %+v", c)
 	}
 }
+
+func TestEnvSetsNestedSecret(t *testing.T) {
+	c := mustParse(t, threeLines, "MYPT_MIS_DSN=sqlserver://u:p@db:1433?database=x")
+	if c.MIS.DSN.Reveal() != "sqlserver://u:p@db:1433?database=x" {
+		t.Errorf("MYPT_MIS_DSN not applied: %q", c.MIS.DSN.Reveal())
+	}
+}

@@ -17,6 +17,9 @@ type MISConfig struct {
 	// User and Password are the read-only SQL login of deploy/mssql/03_readonly_login.sql.
 	User     string `yaml:"user"`
 	Password Secret `yaml:"password"`
+	// DSN, when set, is a complete sqlserver:// URL used instead of the connection keys (it holds
+	// the password, so it is a secret too; give it as dsn_file or MYPT_MIS_DSN_FILE).
+	DSN Secret `yaml:"dsn"`
 	// Encrypt is "true" (default), "strict" (TDS 8: TLS before anything else), "false" (only the
 	// login packet is encrypted) or "disable". mypt never falls back to plain text by itself.
 	Encrypt string `yaml:"encrypt"`
@@ -93,7 +96,7 @@ func (c *MISConfig) setDefaults() { *c = defaultMIS() }
 func (c MISConfig) Problems() []string {
 	var ps []string
 	bad := func(key, format string, args ...any) { ps = append(ps, key+": "+fmt.Sprintf(format, args...)) }
-	if c.Enabled {
+	if c.Enabled && !c.DSN.IsSet() {
 		if c.Host == "" {
 			bad("host", "is required when the pull syncer is enabled")
 		}

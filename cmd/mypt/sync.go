@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -60,6 +59,9 @@ func misDSN(mis config.MISConfig) string {
 // openMISSource connects to the MIS: it fails at start-up with a *mssql.ConnectError that names
 // the cause and the setting (MS-3). dsn overrides the one built from mis when not empty.
 func openMISSource(ctx context.Context, mis config.MISConfig, dsn string, logger *slog.Logger) (*mssql.Source, error) {
+	if dsn == "" {
+		dsn = mis.DSN.Reveal()
+	}
 	if dsn == "" {
 		if mis.Host == "" {
 			return nil, errors.New("config: mis.host is not set")
@@ -133,7 +135,7 @@ type syncEnv struct {
 	CachePath string // the cache file (config data.dir + /mypt.db)
 	Logger    *slog.Logger
 	Stdout    io.Writer
-	// DSN, when set, replaces the one built from MIS (tests; MYPT_MIS_DSN).
+	// DSN, when set, replaces the one built from MIS (tests).
 	DSN string
 	Now func() time.Time
 }
@@ -141,8 +143,7 @@ type syncEnv struct {
 // runSync implements `mypt sync --once [--entity E] [--full] [--force] [--config FILE]`: one
 // pull pass, a summary line per entity on stdout, and an error (so a non-zero exit) if any
 // entity failed. --full re-reads every row and reconciles deletions; --force lets a
-// reconciliation delete more than mis.max_delete_share of an entity. MYPT_MIS_DSN, when set,
-// replaces the connection built from the mis section.
+// reconciliation delete more than mis.max_delete_share of an entity.
 func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("sync", stderr)
 	cfgFile := fs.String("config", "", "configuration file (default $MYPT_CONFIG)")
@@ -158,8 +159,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	return syncOnce(ctx, sf, syncEnv{MIS: cfg.MIS, CachePath: cachePath(cfg), Logger: logger, Stdout: stdout,
-		DSN: os.Getenv("MYPT_MIS_DSN")})
+	return syncOnce(ctx, sf, syncEnv{MIS: cfg.MIS, CachePath: cachePath(cfg), Logger: logger, Stdout: stdout})
 }
 
 type syncFlags struct {
@@ -265,7 +265,7 @@ func firstLine(s string) string {
 // shutdown. serve calls it from addWorkers when mis.enabled; the returned Puller's Trigger
 // answers POST /mis/v1/sync.
 func (a *app) addMISPuller(ctx context.Context) (*syncer.Puller, error) {
-	src, err := openMISSource(ctx, a.cfg.MIS, os.Getenv("MYPT_MIS_DSN"), a.log)
+	src, err := openMISSource(ctx, a.cfg.MIS, "", a.log)
 	if err != nil {
 		return nil, err
 	}
