@@ -282,7 +282,23 @@ func (s *Server) handleAttendance(w http.ResponseWriter, r *http.Request, sr *st
 	if !ok {
 		return "", mypt.ErrNotFound
 	}
-	key := pageKey{student: st.StudentID, version: sr.access.Version, year: asked, kind: "html"}
+	// The default year moves on 1 August, so a page for "no year asked" is keyed by the academic
+	// year it was asked in (as a negative number, apart from explicit years).
+	keyYear := asked
+	if asked == 0 {
+		keyYear = -mypt.AcademicYearOf(s.today())
+	}
+	// The whole page, less the session's token, per (student, data version, year asked).
+	full := pageKey{student: st.StudentID, version: sr.access.Version, year: keyYear, kind: "page:attendance"}
+	tok := sr.sess.CSRFToken
+	slot := sr.access.Version > 0 && slotSafe(tok)
+	if slot {
+		if p, hit := s.pages.get(full); hit && p.asOf.Equal(sr.access.DataAsOf) {
+			writeSlotted(w, p, tok)
+			return p.yearDetail, nil
+		}
+	}
+	key := pageKey{student: st.StudentID, version: sr.access.Version, year: keyYear, kind: "html"}
 	page, hit := s.pages.get(key)
 	if !hit {
 		years, err := s.store.AttendanceYearList(r.Context(), st.StudentID)
@@ -302,12 +318,25 @@ func (s *Server) handleAttendance(w http.ResponseWriter, r *http.Request, sr *st
 			return "", fmt.Errorf("portal: render attendance report: %w", err)
 		}
 		page = cachedPage{body: buf.Bytes(), year: year}
-		if sr.access.Version > 0 {
-			s.pages.put(key, page)
+		if sr.access.Version > 0 && !slot {
+			s.pages.put(key, page) // a slotted page is cached whole below instead
 		}
 	}
 	v := &attendanceView{Report: template.HTML(page.body), Year: page.year, DataAsOf: s.londonTime(sr.access.DataAsOf)}
 	v.Title = "Attendance and punctuality " + mypt.YearLabel(page.year)
 	v.Student = sr.nav
-	return strconv.Itoa(page.year), s.renderPage(w, r, http.StatusOK, "attendance", v)
+	detail := strconv.Itoa(page.year)
+	if slot {
+		before, after, ok, err := s.renderSlotted(r, "attendance", v)
+		if err != nil {
+			return "", fmt.Errorf("portal: render attendance: %w", err)
+		}
+		if ok {
+			p := cachedPage{body: before, extra: after, year: page.year, yearDetail: detail, asOf: sr.access.DataAsOf}
+			s.pages.put(full, p)
+			writeSlotted(w, p, tok)
+			return detail, nil
+		}
+	}
+	return detail, s.renderPage(w, r, http.StatusOK, "attendance", v)
 }

@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"html/template"
 	"log/slog"
 	"sync"
 	"time"
@@ -144,11 +145,17 @@ type pageCache struct {
 	order []pageKey
 }
 
-// cachedPage is a rendered fragment and the year it shows.
+// cachedPage is a rendered fragment and the year it shows. A slotted page (slotted.go) is
+// body and extra around the CSRF token, with the audit detail and the data-as-of time it shows.
 type cachedPage struct {
-	body  []byte
-	extra []byte
-	year  int
+	body       []byte
+	extra      []byte
+	year       int
+	yearDetail string
+	asOf       time.Time
+	// nav and line are a student's rendered menu and heading line (renderNav), kept as
+	// strings so a hit copies nothing.
+	nav, line template.HTML
 }
 
 type pageKey struct {
@@ -156,6 +163,7 @@ type pageKey struct {
 	version int64
 	year    int
 	kind    string
+	sub     string // within kind, e.g. the page whose menu it is
 }
 
 func newPageCache(max int) *pageCache {

@@ -3,6 +3,8 @@ package portal
 import (
 	"bytes"
 	"flag"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,4 +116,42 @@ func TestAttendancePDFGolden(t *testing.T) {
 		}
 	}
 	golden(t, "attendance-seed.pdf.txt", out)
+}
+
+// TestAttendanceCachedPage checks that the page served from the whole-page cache is the
+// rendered page byte for byte, with each session's own CSRF token in it.
+func TestAttendanceCachedPage(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	path := "/students/" + seedStudent + "/attendance?year=2018"
+	c1 := h.signedIn(parentEmail, parentPass)
+	first := h.get(c1, path)  // rendered, then cached
+	second := h.get(c1, path) // from the cache
+	c2 := h.signedIn(parentEmail, parentPass)
+	other := h.get(c2, path) // from the cache, another session
+	for _, r := range []response{first, second, other} {
+		if r.StatusCode != 200 {
+			t.Fatalf("status %d", r.StatusCode)
+		}
+	}
+	if first.body != second.body {
+		t.Error("the cached page differs from the rendered one")
+	}
+	tok1, tok2 := csrfOf(t, first.body), csrfOf(t, other.body)
+	if tok1 == tok2 {
+		t.Fatal("two sessions were given the same CSRF token")
+	}
+	if strings.Replace(other.body, tok2, tok1, 1) != first.body {
+		t.Error("the cached page for another session differs from the rendered one other than by its token")
+	}
+	if strings.Contains(other.body, "slot") {
+		t.Error("a slot marker is left in the page")
+	}
+	// Its token works: sign out with it.
+	if r := h.do(c2, "POST", "/logout", url.Values{"csrf_token": {tok2}}); r.StatusCode != http.StatusSeeOther {
+		t.Errorf("sign out with the cached page's token: %d", r.StatusCode)
+	}
+	if r := h.get(c2, path); r.StatusCode != http.StatusSeeOther {
+		t.Errorf("after sign-out the cached page is still served: %d", r.StatusCode)
+	}
 }

@@ -106,9 +106,9 @@ func (b *Base) base() *Base { return b }
 // renderNav fills nav.HTML and nav.Line, from the page cache when the student's data version
 // is known (the menu and heading change only with the student's name or college).
 func (s *Server) renderNav(nav *StudentNav, version int64) error {
-	key := pageKey{student: nav.ID, version: version, kind: "nav:" + nav.Current}
+	key := pageKey{student: nav.ID, version: version, kind: "nav", sub: nav.Current}
 	if c, ok := s.pages.get(key); ok && version > 0 {
-		nav.HTML, nav.Line = template.HTML(c.body), template.HTML(c.extra)
+		nav.HTML, nav.Line = c.nav, c.line
 		return nil
 	}
 	set := s.tmpl.pages["error"] // every set holds the partials
@@ -121,7 +121,7 @@ func (s *Server) renderNav(nav *StudentNav, version int64) error {
 	}
 	nav.HTML, nav.Line = template.HTML(menu.String()), template.HTML(line.String())
 	if version > 0 {
-		s.pages.put(key, cachedPage{body: menu.Bytes(), extra: line.Bytes()})
+		s.pages.put(key, cachedPage{nav: nav.HTML, line: nav.Line})
 	}
 	return nil
 }
@@ -151,24 +151,45 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 // renderPage is render that returns the error instead of answering it; nothing is written
 // when it fails.
 func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, page string, v viewModel) error {
+	buf, err := s.executePage(r, page, v)
+	if err != nil {
+		return err
+	}
+	writeHTML(w, status, buf.Bytes())
+	return nil
+}
+
+// executePage fills the layout fields from the request and renders page into a buffer.
+func (s *Server) executePage(r *http.Request, page string, v viewModel) (*bytes.Buffer, error) {
 	s.fillBase(r, v.base())
 	set := s.tmpl.pages[page]
 	if set == nil {
-		return fmt.Errorf("portal: no template %q", page)
+		return nil, fmt.Errorf("portal: no template %q", page)
 	}
 	var buf bytes.Buffer
 	if err := set.ExecuteTemplate(&buf, "layout", v); err != nil {
-		return fmt.Errorf("portal: render %s: %w", page, err)
+		return nil, fmt.Errorf("portal: render %s: %w", page, err)
+	}
+	return &buf, nil
+}
+
+// writeHTML writes a rendered page: body is written in parts (a slotted page's cached bytes
+// around the request's own values) with one Content-Length for them all.
+func writeHTML(w http.ResponseWriter, status int, body ...[]byte) {
+	n := 0
+	for _, b := range body {
+		n += len(b)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	if h.Get("Cache-Control") == "" {
 		h.Set("Cache-Control", "no-store")
 	}
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Length", strconv.Itoa(n))
 	w.WriteHeader(status)
-	w.Write(buf.Bytes())
-	return nil
+	for _, b := range body {
+		w.Write(b)
+	}
 }
 
 // Errors the handlers return that map to a status other than 500.

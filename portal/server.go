@@ -238,7 +238,10 @@ func (s *Server) FlushAudit(ctx context.Context) error { return s.audit.flush(ct
 
 // PublicHandler is the parents' site, with its security headers, body limit and cross-origin
 // protection around every route.
-func (s *Server) PublicHandler() http.Handler {
+func (s *Server) PublicHandler() http.Handler { return s.publicHandler(s.routesPublic()) }
+
+// publicHandler wraps the public router (a benchmark adds a page of its own to it).
+func (s *Server) publicHandler(router *httprouter.Router) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	if u, err := url.Parse(s.opts.College.PublicBaseURL); err == nil && u.Scheme != "" && u.Host != "" {
 		// Behind a proxy that rewrites Host, the public address is still our own origin.
@@ -249,7 +252,7 @@ func (s *Server) PublicHandler() http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, errForbidden)
 	}))
-	return s.securityHeaders(cop.Handler(s.routesPublic()))
+	return s.securityHeaders(cop.Handler(router))
 }
 
 // InternalHandler is the staff, MIS-push and ops site. It must never be exposed to the internet.

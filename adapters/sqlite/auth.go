@@ -300,11 +300,120 @@ func (s *Store) SessionAccount(ctx context.Context, id string) (mypt.Session, my
 }
 
 // SessionStudentAccess is SessionAccount and StudentAccess in one query, for a student page:
-// the session and its account (ErrNotFound if there is no such session) and, when linked is
-// true, what the access rule needs about the account's link to studentID. linked is false when
-// the account has no link to the student or the cache has no such student.
+// the session (ErrNotFound if there is no such session), the parts of its account a page
+// needs (ID, FirstName, LastName, FailedAttempts, LockedAt and LockReason only: no password
+// hash, email or other times) and, when linked is true, what the access rule needs about the
+// account's link to studentID. linked is false when the account has no link to the student or
+// the cache has no such student. It reads about two thirds of the columns SessionAccount and
+// StudentAccess do, since it runs on every student page.
 func (s *Store) SessionStudentAccess(ctx context.Context, id, studentID string) (mypt.Session, mypt.Account, mypt.StudentAccess, bool, error) {
-	return s.sessionQuery(ctx, id, studentID)
+	var (
+		sess                  mypt.Session
+		acct                  mypt.Account
+		a                     mypt.StudentAccess
+		created, seen         string
+		locked, dob, left     sql.NullString
+		approvedAt, changedAt sql.NullString
+	)
+	sess.IDHash = HashSessionID(id)
+	st := &a.Student
+	err := s.queryRow(ctx, sessionStudentQuery, sess.IDHash, studentID).Scan(
+		&sess.AccountID, &sess.CSRFToken, &created, &seen, &sess.ClientAddr,
+		&acct.FirstName, &acct.LastName, &acct.FailedAttempts, &locked, &acct.LockReason,
+		&st.StudentID, &st.LegalFirstNames, &st.LegalLastName, &st.PreferredName, &dob, &st.HasEHCP, &st.College,
+		&st.CollegeEmail, &st.ShareInfoConsent, &st.Status, &left,
+		&a.Link.ContactID, &a.Link.Relationship, &a.Link.Status, &approvedAt, &a.Link.ApprovedBy,
+		&a.ContactFound, &a.ContactBarred, &a.Version, &changedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sess, acct, a, false, fmt.Errorf("sqlite: session: %w", mypt.ErrNotFound)
+	}
+	acct.ID = sess.AccountID
+	if err == nil {
+		sess.CreatedAt, err = parseStoredTime(created)
+	}
+	if err == nil {
+		sess.LastSeenAt, err = parseStoredTime(seen)
+	}
+	if err == nil && locked.Valid && locked.String != "" {
+		acct.LockedAt, err = parseStoredTime(locked.String)
+	}
+	if err != nil {
+		return sess, acct, mypt.StudentAccess{}, false, fmt.Errorf("sqlite: read session: %w", err)
+	}
+	if st.StudentID == "" {
+		return sess, acct, mypt.StudentAccess{}, false, nil
+	}
+	a.Link.AccountID, a.Link.StudentID = sess.AccountID, st.StudentID
+	if a.Link.ContactID == "" {
+		a.ContactFound = true // nothing to find: approved without a contact
+	}
+	if st.DateOfBirth, err = scanDate(dob); err == nil {
+		st.LeftDate, err = scanDate(left)
+	}
+	if err == nil && approvedAt.String != "" {
+		a.Link.ApprovedAt, err = parseStoredTime(approvedAt.String)
+	}
+	if err == nil && changedAt.Valid && changedAt.String != "" {
+		a.DataAsOf, err = parseStoredTime(changedAt.String)
+	}
+	if err != nil {
+		return sess, acct, mypt.StudentAccess{}, false, fmt.Errorf("sqlite: read student access: %w", err)
+	}
+	return sess, acct, a, true, nil
+}
+
+// sessionStudentQuery reads a session, what a page needs of its account and (nullable) the
+// link to one student with the student, the link's contact and the student's data version.
+const sessionStudentQuery = `SELECT s.account_id, s.csrf_token, s.created_at, s.last_seen_at, s.client_addr,
+	a.first_name, a.last_name, a.failed_attempts, a.locked_at, a.lock_reason,
+	COALESCE(st.student_id, ''), COALESCE(st.legal_first_names, ''), COALESCE(st.legal_last_name, ''),
+	COALESCE(st.preferred_name, ''), st.date_of_birth, COALESCE(st.has_ehcp, 0), COALESCE(st.college, ''),
+	COALESCE(st.college_email, ''), COALESCE(st.share_info_consent, 0), COALESCE(st.status, ''), st.left_date,
+	COALESCE(l.contact_id, ''), COALESCE(l.relationship, ''), COALESCE(l.status, ''),
+	l.approved_at, COALESCE(l.approved_by, ''),
+	c.contact_id IS NOT NULL, COALESCE(c.portal_access_barred, 0),
+	COALESCE(v.version, 0), v.changed_at
+FROM session s
+JOIN account a ON a.account_id = s.account_id
+LEFT JOIN account_student l ON l.account_id = s.account_id AND l.student_id = ?2
+LEFT JOIN student st ON st.student_id = l.student_id
+LEFT JOIN contact c ON c.contact_id = l.contact_id AND c.student_id = l.student_id AND l.contact_id <> ''
+LEFT JOIN student_version v ON v.student_id = l.student_id
+WHERE s.id_hash = ?1`
+
+// parseStoredTime is ParseTime for the one format we store ("2006-01-02T15:04:05.000000000Z"),
+// read without time.Parse's layout interpretation since it runs several times a request; any
+// other text goes to ParseTime.
+func parseStoredTime(v string) (time.Time, error) {
+	if len(v) != len(TimeFormat) || v[4] != '-' || v[7] != '-' || v[10] != 'T' || v[13] != ':' || v[16] != ':' ||
+		v[19] != '.' || v[29] != 'Z' {
+		return ParseTime(v)
+	}
+	num := func(i, n int) (int, bool) {
+		x := 0
+		for _, c := range []byte(v[i : i+n]) {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			x = x*10 + int(c-'0')
+		}
+		return x, true
+	}
+	y, ok1 := num(0, 4)
+	mo, ok2 := num(5, 2)
+	d, ok3 := num(8, 2)
+	h, ok4 := num(11, 2)
+	mi, ok5 := num(14, 2)
+	sec, ok6 := num(17, 2)
+	ns, ok7 := num(20, 9)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59 {
+		return ParseTime(v)
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, sec, ns, time.UTC)
+	if t.Day() != d { // e.g. 31 April: let ParseTime say what is wrong
+		return ParseTime(v)
+	}
+	return t, nil
 }
 
 const sessionColumns = `s.id_hash, s.account_id, s.csrf_token, s.created_at, s.last_seen_at, s.client_addr,

@@ -466,8 +466,8 @@ func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	st, err := s.readStmt(ctx, query)
 	if err != nil {
-		// Let the error surface from Scan, as QueryRowContext does.
-		return s.queryRow(ctx, query, args...)
+		// Unprepared: the error (if it is the query's) surfaces from Scan, as QueryRowContext does.
+		return s.read.QueryRowContext(ctx, query, args...)
 	}
 	return st.QueryRowContext(ctx, args...)
 }

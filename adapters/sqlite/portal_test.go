@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync"
@@ -235,6 +236,14 @@ func TestSessionStudentAccess(t *testing.T) {
 	if err != nil || !linked || sess.AccountID != id || acct.FirstName != "Mary" {
 		t.Fatalf("linked student: %v %v %+v %+v", err, linked, sess, acct)
 	}
+	if plain, err := s.Session(ctx, raw); err != nil || !bytes.Equal(plain.IDHash, sess.IDHash) || plain.AccountID != sess.AccountID ||
+		plain.CSRFToken != sess.CSRFToken || plain.CreatedAt != sess.CreatedAt || plain.LastSeenAt != sess.LastSeenAt ||
+		plain.ClientAddr != sess.ClientAddr {
+		t.Errorf("one-query session %+v differs from Session %+v (%v)", sess, plain, err)
+	}
+	if acct.ID != id || acct.LastName != "O'Neill" || acct.Locked() {
+		t.Errorf("one-query account %+v", acct)
+	}
 	want, _ := s.StudentAccess(ctx, id, "S1")
 	if a.Student != want.Student || a.Link != want.Link || a.ContactFound != want.ContactFound ||
 		a.ContactBarred != want.ContactBarred || a.Version != want.Version || !a.DataAsOf.Equal(want.DataAsOf) {
@@ -247,5 +256,63 @@ func TestSessionStudentAccess(t *testing.T) {
 	}
 	if _, _, _, _, err := s.SessionStudentAccess(ctx, "no-such-session", "S1"); !errors.Is(err, mypt.ErrNotFound) {
 		t.Errorf("unknown session: %v", err)
+	}
+	// A lock shows at once: the page ends the session.
+	for i := 0; i < 3; i++ {
+		if _, err := s.RecordLoginFailure(ctx, id, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, acct, _, _, err := s.SessionStudentAccess(ctx, raw, "S1"); err != nil || !acct.Locked() {
+		t.Errorf("locked account reads as %+v, %v", acct, err)
+	}
+}
+
+func TestParseStoredTime(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{
+		FormatTime(time.Date(2026, 12, 3, 11, 40, 5, 123456789, time.UTC)),
+		FormatTime(time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC)),
+		"2026-04-31T10:00:00.000000000Z", "2026-13-01T10:00:00.000000000Z", "2026-12-03T24:00:00.000000000Z",
+		"2026-12-03 11:40:05", "", "x026-12-03T11:40:05.000000000Z", "2026-12-03T11:40:05.00000000+Z",
+	} {
+		got, gotErr := parseStoredTime(v)
+		want, wantErr := ParseTime(v)
+		if got != want || (gotErr == nil) != (wantErr == nil) {
+			t.Errorf("%q: got %v, %v; ParseTime %v, %v", v, got, gotErr, want, wantErr)
+		}
+	}
+}
+
+func FuzzParseStoredTime(f *testing.F) {
+	f.Add(FormatTime(time.Date(2026, 12, 3, 11, 40, 5, 123456789, time.UTC)))
+	f.Add("2026-02-30T10:00:00.000000000Z")
+	f.Fuzz(func(t *testing.T, v string) {
+		got, gotErr := parseStoredTime(v)
+		want, wantErr := ParseTime(v)
+		if got != want || (gotErr == nil) != (wantErr == nil) {
+			t.Errorf("%q: got %v, %v; ParseTime %v, %v", v, got, gotErr, want, wantErr)
+		}
+	})
+}
+
+// BenchmarkSessionStudentAccess is the read every student page makes.
+func BenchmarkSessionStudentAccess(b *testing.B) {
+	s := MustOpen(b)
+	mustApply(b, s, mypt.Batch{ID: "b1", Source: "test", Mode: mypt.ModeDelta, Records: upsert(everyEntity()...)})
+	ctx := context.Background()
+	id, _ := s.CreateAccount(ctx, mypt.Account{Email: "mary@example.org", FirstName: "Mary", LastName: "O'Neill", PasswordHash: "h"})
+	if err := s.LinkStudent(ctx, mypt.StudentLink{AccountID: id, StudentID: "S1", ContactID: "K1"}); err != nil {
+		b.Fatal(err)
+	}
+	raw, _, err := s.CreateSession(ctx, id, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, _, linked, err := s.SessionStudentAccess(ctx, raw, "S1"); err != nil || !linked {
+			b.Fatal(linked, err)
+		}
 	}
 }
