@@ -34,7 +34,7 @@ var EmailKinds = []EmailKind{EmailVerify, EmailApproved, EmailRejected, EmailCon
 // links are built from.
 type MailSettings struct {
 	CollegeName     string // "Croydon College"
-	PortalName      string // "My Progress Tracker Parent Portal"
+	PortalName      string // "Croydon College Parent Portal"; default CollegeName + " Parent Portal"
 	SupportEmail    string // Parent Portal Support
 	AttendanceEmail string
 	PublicBaseURL   string // "https://parentportal.example.ac.uk"; every link starts with it
@@ -81,7 +81,7 @@ type emailTemplate struct {
 var emailTemplates = map[EmailKind]emailTemplate{
 	EmailVerify: {"Confirm your email address for the {{.PortalName}}", "/verify-email", `Dear {{.ToName}},
 
-Thank you for your account request for the {{.PortalName}} of {{.CollegeName}}.
+Thank you for your account request for the {{.PortalName}}.
 
 To complete your request, open the link below and press "Confirm my email address". The link works once and expires in {{.Expires}}.
 
@@ -111,7 +111,7 @@ Thank you for confirming your email address. Your details are not recorded on ou
 We have emailed the student at their college email address and asked them to agree. You will receive an email when your request has been decided.`},
 	EmailConsentRequest: {"Consent request: {{.ParentName}} would like to see your college records", "/student-consent", `Dear {{.StudentName}},
 
-{{.ParentName}}{{if .Relation}} ({{.Relation}}){{end}} has asked for access to your attendance and progress records on the {{.PortalName}} of {{.CollegeName}}. They are not recorded as your next of kin or a verified contact, so we need your consent.
+{{.ParentName}}{{if .Relation}} ({{.Relation}}){{end}} has asked for access to your attendance and progress records on the {{.PortalName}}. They are not recorded as your next of kin or a verified contact, so we need your consent.
 
 Open the link below to agree or to decline. The link works once and expires in {{.Expires}}.
 
@@ -161,7 +161,7 @@ func (s MailSettings) Compose(kind EmailKind, eventKey string, data EmailData) (
 		return OutboxMessage{}, fmt.Errorf("compose email: unknown kind %q", kind)
 	}
 	if s.PortalName == "" {
-		s.PortalName = "Parent Portal"
+		s.PortalName = strings.TrimSpace(s.CollegeName + " Parent Portal")
 	}
 	if data.ToName == "" {
 		data.ToName = "Parent or Guardian"
@@ -170,15 +170,15 @@ func (s MailSettings) Compose(kind EmailKind, eventKey string, data EmailData) (
 	if t.path != "" {
 		v.Link = s.Link(t.path, data.Token)
 	}
-	v.Expires = humanDuration(data.ExpiresIn)
+	v.Expires = acctHumanDuration(data.ExpiresIn)
 
-	subj, err := renderText(t.subject, v)
+	subj, err := acctRenderText(t.subject, v)
 	if err != nil {
 		return OutboxMessage{}, fmt.Errorf("compose %s email: subject: %w", kind, err)
 	}
-	footer := "\n\n{{.CollegeName}} Parent Portal Support: {{.SupportEmail}}{{if .AttendanceEmail}}\nAttendance queries: {{.AttendanceEmail}}{{end}}\nThis email was sent automatically; please do not reply to it."
+	footer := "\n\n{{.CollegeName}} Parent Portal Support: {{.SupportEmail}}{{if .AttendanceEmail}}\nAttendance queries: {{.AttendanceEmail}}{{end}}\nThis email was sent automatically; please do not reply to it.\n"
 	textBody := strings.NewReplacer("{{link}}", "{{.Link}}", "{{login}}", "Sign in: {{.LoginLink}}", "{{help}}", "Help with account requests: {{.HelpLink}}").Replace(t.body) + footer
-	text, err := renderText(textBody, v)
+	text, err := acctRenderText(textBody, v)
 	if err != nil {
 		return OutboxMessage{}, fmt.Errorf("compose %s email: text: %w", kind, err)
 	}
@@ -215,7 +215,7 @@ func (s MailSettings) Compose(kind EmailKind, eventKey string, data EmailData) (
 	return m, nil
 }
 
-func renderText(src string, v any) (string, error) {
+func acctRenderText(src string, v any) (string, error) {
 	t, err := texttemplate.New("t").Parse(src)
 	if err != nil {
 		return "", err
@@ -227,21 +227,21 @@ func renderText(src string, v any) (string, error) {
 	return b.String(), nil
 }
 
-// humanDuration writes d as "48 hours", "1 hour", "30 minutes".
-func humanDuration(d time.Duration) string {
+// acctHumanDuration writes d as "48 hours", "1 hour", "30 minutes".
+func acctHumanDuration(d time.Duration) string {
 	switch {
 	case d <= 0:
 		return "a short time"
 	case d%(24*time.Hour) == 0 && d >= 72*time.Hour:
-		return plural(int(d/(24*time.Hour)), "day")
+		return acctPlural(int(d/(24*time.Hour)), "day")
 	case d%time.Hour == 0:
-		return plural(int(d/time.Hour), "hour")
+		return acctPlural(int(d/time.Hour), "hour")
 	default:
-		return plural(int((d+time.Minute-1)/time.Minute), "minute")
+		return acctPlural(int((d+time.Minute-1)/time.Minute), "minute")
 	}
 }
 
-func plural(n int, unit string) string {
+func acctPlural(n int, unit string) string {
 	if n == 1 {
 		return "1 " + unit
 	}

@@ -124,15 +124,15 @@ func ParseAccountRequest(f AccountRequestForm, today Date) (AccountRequest, erro
 		MobilePhone:       strings.TrimSpace(f.MobilePhone),
 		HomePhone:         strings.TrimSpace(f.HomePhone),
 	}
-	checkName(&errs, FieldParentFirstName, f.ParentFirstName, "your first name")
-	checkName(&errs, FieldParentLastName, f.ParentLastName, "your last name")
+	acctCheckName(&errs, FieldParentFirstName, f.ParentFirstName, "your first name")
+	acctCheckName(&errs, FieldParentLastName, f.ParentLastName, "your last name")
 	emailOK := false
 	switch e := strings.TrimSpace(f.Email); {
 	case e == "":
 		errs.add(FieldEmail, "Enter your email address")
 	case len(e) > MaxEmailLen || !utf8.ValidString(e):
 		errs.add(FieldEmail, "Enter an email address of at most %d characters", MaxEmailLen)
-	case !validEmail(e):
+	case !acctValidEmail(e):
 		errs.add(FieldEmail, "Enter an email address in the form name@example.com")
 	default:
 		emailOK = true
@@ -160,11 +160,11 @@ func ParseAccountRequest(f AccountRequestForm, today Date) (AccountRequest, erro
 	switch id := r.StudentID; {
 	case id == "":
 		errs.add(FieldStudentID, "Enter the Student ID number from your child's college pass")
-	case len(id) > MaxStudentIDLen || !validStudentID(id):
+	case len(id) > MaxStudentIDLen || !acctValidStudentID(id):
 		errs.add(FieldStudentID, "Enter the Student ID number as it appears on the college pass (letters and numbers only)")
 	}
-	checkName(&errs, FieldStudentFirstNames, f.StudentFirstNames, "the student's legal first name(s)")
-	checkName(&errs, FieldStudentLastName, f.StudentLastName, "the student's legal last name")
+	acctCheckName(&errs, FieldStudentFirstNames, f.StudentFirstNames, "the student's legal first name(s)")
+	acctCheckName(&errs, FieldStudentLastName, f.StudentLastName, "the student's legal last name")
 	if strings.TrimSpace(f.StudentDOB) == "" {
 		errs.add(FieldStudentDOB, "Enter the student's date of birth as dd/mm/yyyy")
 	} else if d, err := ParseUKDate(f.StudentDOB); err != nil {
@@ -179,11 +179,11 @@ func ParseAccountRequest(f AccountRequestForm, today Date) (AccountRequest, erro
 	switch rel := strings.TrimSpace(f.Relationship); {
 	case rel == "":
 		errs.add(FieldRelationship, "Enter your relationship to the student, for example Mother, Father or Guardian")
-	case !utf8.ValidString(rel) || utf8.RuneCountInString(rel) > MaxRelationshipLen || hasControl(rel):
+	case !utf8.ValidString(rel) || utf8.RuneCountInString(rel) > MaxRelationshipLen || acctHasControl(rel):
 		errs.add(FieldRelationship, "Enter your relationship in at most %d characters", MaxRelationshipLen)
 	}
-	checkPhone(&errs, FieldMobilePhone, r.MobilePhone)
-	checkPhone(&errs, FieldHomePhone, r.HomePhone)
+	acctCheckPhone(&errs, FieldMobilePhone, r.MobilePhone)
+	acctCheckPhone(&errs, FieldHomePhone, r.HomePhone)
 	if r.MobilePhone == "" && r.HomePhone == "" {
 		errs.add(FieldMobilePhone, "Enter a mobile or home phone number so the college can contact you")
 	}
@@ -193,7 +193,7 @@ func ParseAccountRequest(f AccountRequestForm, today Date) (AccountRequest, erro
 	return r, nil
 }
 
-func checkName(errs *FieldErrors, field, v, what string) {
+func acctCheckName(errs *FieldErrors, field, v, what string) {
 	t := strings.TrimSpace(v)
 	switch {
 	case t == "":
@@ -202,14 +202,14 @@ func checkName(errs *FieldErrors, field, v, what string) {
 		errs.add(field, "Enter %s using letters that can be read; type it again", what)
 	case utf8.RuneCountInString(v) > MaxNameLen:
 		errs.add(field, "Enter %s in at most %d characters", what, MaxNameLen)
-	case hasControl(v):
+	case acctHasControl(v):
 		errs.add(field, "Enter %s without special characters", what)
-	case !hasLetter(t):
+	case !acctHasLetter(t):
 		errs.add(field, "Enter %s using letters", what)
 	}
 }
 
-func checkPhone(errs *FieldErrors, field, v string) {
+func acctCheckPhone(errs *FieldErrors, field, v string) {
 	if v == "" {
 		return
 	}
@@ -233,7 +233,7 @@ func checkPhone(errs *FieldErrors, field, v string) {
 	}
 }
 
-func validEmail(s string) bool {
+func acctValidEmail(s string) bool {
 	if strings.ContainsAny(s, " \t\r\n<>()\",;") {
 		return false
 	}
@@ -245,7 +245,7 @@ func validEmail(s string) bool {
 	return at > 0 && strings.Contains(s[at+1:], ".") && !strings.HasSuffix(s, ".")
 }
 
-func validStudentID(s string) bool {
+func acctValidStudentID(s string) bool {
 	for _, r := range s {
 		if !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r == '-' || r == '/') {
 			return false
@@ -254,7 +254,7 @@ func validStudentID(s string) bool {
 	return true
 }
 
-func hasControl(s string) bool {
+func acctHasControl(s string) bool {
 	for _, r := range s {
 		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || (unicode.Is(unicode.Cf, r) && r != '\u200d' && r != '\u200c') {
 			return true
@@ -263,7 +263,7 @@ func hasControl(s string) bool {
 	return false
 }
 
-func hasLetter(s string) bool {
+func acctHasLetter(s string) bool {
 	for _, r := range s {
 		if unicode.IsLetter(r) {
 			return true

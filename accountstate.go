@@ -135,10 +135,16 @@ type LinkCheck struct {
 	// ContactBarred: the link's contact, or any contact of the student with the account's
 	// email, is barred from portal access.
 	ContactBarred bool
+	// ContactFound is false when the link names a contact the MIS no longer has.
+	ContactFound bool
 }
 
-// StudentNotInMIS is why access ends when the MIS no longer has the student at all.
-const StudentNotInMIS Ineligibility = "student_not_in_mis"
+// StudentNotInMIS is why access ends when the MIS no longer has the student at all;
+// ContactNotInMIS when it no longer has the contact the link was approved on.
+const (
+	StudentNotInMIS Ineligibility = "student_not_in_mis"
+	ContactNotInMIS Ineligibility = "contact_not_in_mis"
+)
 
 // PurgeCounts says what a retention purge removed.
 type PurgeCounts struct {
@@ -153,6 +159,8 @@ func LinkEligibility(p EligibilityPolicy, c LinkCheck, today Date) Ineligibility
 		return StudentNotInMIS
 	case c.ContactBarred:
 		return ContactBarred
+	case c.ContactID != "" && !c.ContactFound:
+		return ContactNotInMIS
 	}
 	return p.StudentEligibility(c.Student, today)
 }
@@ -167,8 +175,46 @@ func (r Ineligibility) ParentReason() string {
 		return "the student has left the college"
 	case ContactBarred:
 		return "the college's records no longer allow access from your account"
-	case StudentNotInMIS, NoDateOfBirth:
+	case StudentNotInMIS, ContactNotInMIS, NoDateOfBirth:
 		return "the college's records for the student have changed"
 	}
 	return ""
+}
+
+// RequestDecision is one step of a request's workflow, applied by DecideAccountRequest.
+type RequestDecision struct {
+	// From lists the states the request may be in; anything else is ErrConflict.
+	From []RequestState
+	// To is the new state.
+	To RequestState
+	// Match replaces the stored match report when not nil.
+	Match *MatchReport
+	// Verified records that the email was verified now.
+	Verified bool
+	// DecidedBy and Reason are recorded (auto | staff:<id> | consent | system).
+	DecidedBy, Reason string
+	// ContactID is the MIS contact matched on, recorded on the request and the link.
+	ContactID string
+	// Emails are queued in the same transaction.
+	Emails []OutboxMessage
+	// ConsentTTL and ConsentEmail: when To is awaiting_consent, a consent token is issued and
+	// the email ConsentEmail builds from it is queued.
+	ConsentTTL   time.Duration
+	ConsentEmail func(token string) (OutboxMessage, error)
+	// Audit entries are written in the same transaction.
+	Audit []AuditEntry
+}
+
+// TokenUse names a one-time token that a decision consumes.
+type TokenUse struct {
+	Purpose TokenPurpose
+	Raw     string
+}
+
+// AccountLink is a link with its ending and the student's name, for the staff site.
+type AccountLink struct {
+	StudentLink
+	EndedAt                            time.Time
+	EndReason                          string
+	StudentFirstNames, StudentLastName string
 }

@@ -105,14 +105,14 @@ func NameKey(nfc func(string) string, s string) string {
 		case '\u2019', '\u2018', '\u02bc', '\u2032', '`', '\u00b4':
 			return '\''
 		}
-		return foldRune(r)
+		return acctFoldRune(r)
 	}, s)
 	return strings.Join(strings.FieldsFunc(s, unicode.IsSpace), " ")
 }
 
-// foldRune case-folds r: upper then lower, so "Ó" and "ó", "ſ" and "s", "K" and the Kelvin sign
+// acctFoldRune case-folds r: upper then lower, so "Ó" and "ó", "ſ" and "s", "K" and the Kelvin sign
 // compare equal.
-func foldRune(r rune) rune { return unicode.ToLower(unicode.ToUpper(r)) }
+func acctFoldRune(r rune) rune { return unicode.ToLower(unicode.ToUpper(r)) }
 
 // EmailKey is the form in which email addresses are compared: trimmed and lower-cased.
 func EmailKey(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
@@ -200,7 +200,7 @@ func Match(in MatchInput) MatchReport {
 			}
 		case best == nil:
 			best = c
-		case !best.PortalAccessBarred && qualifies(*c) && !qualifies(*best):
+		case !best.PortalAccessBarred && acctQualifies(*c) && !acctQualifies(*best):
 			best = c
 		}
 	}
@@ -239,6 +239,6 @@ func Match(in MatchInput) MatchReport {
 	return rep
 }
 
-func qualifies(c Contact) bool {
+func acctQualifies(c Contact) bool {
 	return (c.IsNextOfKin || c.IsVerifiedContact) && c.HasParentalResponsibility && !c.PortalAccessBarred
 }

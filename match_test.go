@@ -152,3 +152,36 @@ func TestMatchIgnoresOtherStudentsContacts(t *testing.T) {
 		t.Fatalf("got %+v, want needs consent", rep)
 	}
 }
+
+func FuzzMatch(f *testing.F) {
+	f.Add("Siobhán Mary", "O’Neill-Smith", "josé", "o'neill-smith", "jose@example.org", "Siobhán Mary", "O'Neill-Smith", "José", "O’Neill-Smith", "Jose@Example.org", true, true, false)
+	f.Add("", "", "", "", "", "a", "b", "c", "d", "e", false, false, true)
+	f.Fuzz(func(t *testing.T, reqFirst, reqLast, parFirst, parLast, parEmail, misFirst, misLast, cFirst, cLast, cEmail string, nok, pr, barred bool) {
+		st := matchStudent()
+		st.LegalFirstNames, st.LegalLastName = misFirst, misLast
+		c := Contact{ContactID: "C1", StudentID: st.StudentID, FirstName: cFirst, LastName: cLast, Email: cEmail,
+			IsNextOfKin: nok, HasParentalResponsibility: pr, PortalAccessBarred: barred}
+		req := matchRequest()
+		req.StudentFirstNames, req.StudentLastName, req.ParentFirstName, req.ParentLastName, req.Email = reqFirst, reqLast, parFirst, parLast, parEmail
+		rep := Match(MatchInput{Request: req, Student: &st, Contacts: []Contact{c}, Today: Date{2026, 12, 3}, Policy: DefaultEligibility()})
+		switch rep.Outcome {
+		case MatchApproved:
+			if len(rep.Failed()) != 0 || barred || !nok || !pr {
+				t.Fatalf("approved with %v failed (barred %t nok %t pr %t)", rep.Failed(), barred, nok, pr)
+			}
+		case MatchNeedsConsent:
+			if len(rep.Failed()) == 0 {
+				t.Fatal("needs consent with nothing failed")
+			}
+		case MatchRejected:
+			if rep.Reason == "" {
+				t.Fatal("rejected without a reason")
+			}
+		default:
+			t.Fatalf("outcome %q", rep.Outcome)
+		}
+		if rep.Outcome != MatchRejected && barred && rep.ContactID == "C1" {
+			t.Fatal("a barred contact was not rejected")
+		}
+	})
+}

@@ -97,23 +97,23 @@ func (c AccountsConfig) WithDefaults() AccountsConfig {
 func (c AccountsConfig) Validate() error {
 	switch {
 	case c.ApprovalPolicy != ApprovalAuto && c.ApprovalPolicy != ApprovalManual:
-		return fmt.Errorf("accounts.approval_policy %q must be %q or %q", c.ApprovalPolicy, ApprovalAuto, ApprovalManual)
+		return fmt.Errorf("approval_policy %q must be %q or %q", c.ApprovalPolicy, ApprovalAuto, ApprovalManual)
 	case c.VerifyTokenTTL < time.Minute || c.VerifyTokenTTL > 30*24*time.Hour:
-		return fmt.Errorf("accounts.verify_token_ttl %s must be between 1m and 720h", c.VerifyTokenTTL)
+		return fmt.Errorf("verify_token_ttl %s must be between 1m and 720h", c.VerifyTokenTTL)
 	case c.ResetTokenTTL < time.Minute || c.ResetTokenTTL > 24*time.Hour:
-		return fmt.Errorf("accounts.reset_token_ttl %s must be between 1m and 24h", c.ResetTokenTTL)
+		return fmt.Errorf("reset_token_ttl %s must be between 1m and 24h", c.ResetTokenTTL)
 	case c.ConsentTokenTTL < time.Hour || c.ConsentTokenTTL > 90*24*time.Hour:
-		return fmt.Errorf("accounts.consent_token_ttl %s must be between 1h and 2160h", c.ConsentTokenTTL)
+		return fmt.Errorf("consent_token_ttl %s must be between 1h and 2160h", c.ConsentTokenTTL)
 	case c.PasswordMinScore < 0 || c.PasswordMinScore > 4:
-		return fmt.Errorf("accounts.password_min_score %d must be between 0 and 4", c.PasswordMinScore)
+		return fmt.Errorf("password_min_score %d must be between 0 and 4", c.PasswordMinScore)
 	case c.RetainUnverifiedDays < 1 || c.RetainRejectedDays < 1 || c.RetainNoChildrenDays < 1:
-		return fmt.Errorf("accounts.retain_*_days must be at least 1")
+		return fmt.Errorf("retain_*_days must be at least 1")
 	case c.SweepInterval < time.Second:
-		return fmt.Errorf("accounts.sweep_interval %s must be at least 1s", c.SweepInterval)
+		return fmt.Errorf("sweep_interval %s must be at least 1s", c.SweepInterval)
 	case c.ForgotPasswordMinDuration < 0 || c.ForgotPasswordMinDuration > 10*time.Second:
-		return fmt.Errorf("accounts.forgot_password_min_duration %s must be between 0 and 10s", c.ForgotPasswordMinDuration)
+		return fmt.Errorf("forgot_password_min_duration %s must be between 0 and 10s", c.ForgotPasswordMinDuration)
 	case c.StaffLockoutAttempts < 1:
-		return fmt.Errorf("accounts.staff_lockout_attempts %d must be at least 1", c.StaffLockoutAttempts)
+		return fmt.Errorf("staff_lockout_attempts %d must be at least 1", c.StaffLockoutAttempts)
 	}
 	return nil
 }

@@ -1,6 +1,20 @@
 // Package config is mypt's configuration: one YAML file, then MYPT_<SECTION>_<KEY> environment
 // overrides, then <key>_file indirection for secrets. Each area of mypt owns its section type in
 // its own file (mis.go, mail.go, mailbox.go, …); this file composes them.
+//
+// The loader is generic: it walks the yaml tags by reflection, so a section needs nothing but
+// its struct. Keys may be strings, ints, floats, bools, time.Duration ("5m"), lists, maps,
+// nested sections, lists of sections, Secret and []Secret (each also settable as key_file). A
+// section may add, in its own file:
+//
+//   - defaults: `func (c XConfig) WithDefaults() XConfig` (fills zero fields) or
+//     `func (c *XConfig) setDefaults()`; Default applies them before the file is read;
+//   - checks: `func (c *XConfig) Problems() []string` (each problem starting with its key) or
+//     `func (c XConfig) Validate() error` (an errors.Join of several is several problems);
+//     Validate reports them all, with the section's path.
+//
+// docs/configuration.md is generated from these types and their doc comments; after changing a
+// section run `go test ./config -run TestConfigurationDocs -update`.
 package config
 
 // Config is the whole configuration. The zero value is not useful: start from Default().
@@ -31,4 +45,6 @@ type Config struct {
 	Mail MailConfig `yaml:"mail"`
 	// Mailbox configures the support mailbox watcher.
 	Mailbox MailboxConfig `yaml:"mailbox"`
+	// Ops configures readiness and metrics.
+	Ops OpsConfig `yaml:"ops"`
 }

@@ -363,3 +363,76 @@ func TestDefaultsOfAreaSectionsApplied(t *testing.T) {
 		t.Errorf("defaults plus the college are not valid: %v", err)
 	}
 }
+
+// TestPrintedConfigLoadsBack: what `mypt config check --print` writes is a valid file that
+// loads back to the same configuration (secrets aside, which print as <secret>).
+func TestPrintedConfigLoadsBack(t *testing.T) {
+	c := mustParse(t, threeLines)
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse("printed.yaml", b, nil)
+	if err != nil {
+		t.Fatalf("printed configuration does not load: %v\n%s", err, b)
+	}
+	if !reflect.DeepEqual(normalise(c), normalise(back)) {
+		t.Errorf("printed configuration loads differently:\n%s", b)
+		bb, _ := yaml.Marshal(back)
+		t.Logf("loaded back:\n%s", bb)
+	}
+}
+
+// normalise treats nil and empty slices and maps alike.
+func normalise(c Config) string {
+	b, _ := json.Marshal(c)
+	return strings.NewReplacer("null", "[]", "{}", "[]").Replace(string(b))
+}
+
+// shapesConfig has the section shapes areas may use: inline, pointer, map and list of sections.
+type shapesConfig struct {
+	Common `yaml:",inline"`
+	Ptr    *struct {
+		Port int `yaml:"port"`
+	} `yaml:"ptr"`
+	ByName map[string]struct {
+		Limit time.Duration `yaml:"limit"`
+	} `yaml:"by_name"`
+	Items []struct {
+		Key Secret `yaml:"key"`
+	} `yaml:"items"`
+	Skip string `yaml:"-"`
+}
+
+type Common struct {
+	Name string `yaml:"name"`
+}
+
+func TestSectionShapes(t *testing.T) {
+	key := writeFile(t, "k", "item-key\n")
+	src := "name: x\nptr: {port: 3}\nby_name:\n  a: {limit: 2s}\n  b: {limt: 1s}\nitems:\n  - key_file: " + key + "\nskip: 1\n"
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &n); err != nil {
+		t.Fatal(err)
+	}
+	var c shapesConfig
+	l := &loader{name: "s.yaml"}
+	l.decode(n.Content[0], reflect.ValueOf(&c).Elem(), "")
+	want := []string{
+		`s.yaml:5: unknown key "limt" in section by_name.b (did you mean "limit"?)`,
+		`s.yaml:8: unknown key "skip" (top level)`,
+	}
+	if !reflect.DeepEqual(l.errs, want) {
+		t.Errorf("errs = %q\nwant  %q", l.errs, want)
+	}
+	if c.Name != "x" || c.Ptr == nil || c.Ptr.Port != 3 || c.ByName["a"].Limit != 2*time.Second || len(c.Items) != 1 || c.Items[0].Key.Reveal() != "item-key" {
+		t.Errorf("decoded %+v", c)
+	}
+}
+
+func TestEnvSetsNestedSecret(t *testing.T) {
+	c := mustParse(t, threeLines, "MYPT_MIS_DSN=sqlserver://u:p@db:1433?database=x")
+	if c.MIS.DSN.Reveal() != "sqlserver://u:p@db:1433?database=x" {
+		t.Errorf("MYPT_MIS_DSN not applied: %q", c.MIS.DSN.Reveal())
+	}
+}

@@ -93,6 +93,10 @@ type Options struct {
 	Push      http.Handler        // POST /mis/v1/batches
 	SyncNow   http.Handler        // POST /mis/v1/sync
 
+	// Accounts configures the account pages (request, verify, consent, reset) and the staff
+	// site (portal/account*.go, portal/admin*.go).
+	Accounts AccountsOptions
+
 	// AuditFlushInterval bounds how long a view's audit record may wait to be written
 	// together with others (default 200ms). Close writes whatever is pending.
 	AuditFlushInterval time.Duration
@@ -117,6 +121,7 @@ type Server struct {
 	audit    *auditWriter
 	pages    *pageCache
 	sites    map[string]string
+	acct     *accountsSite // nil: account pages and staff site answer 404
 }
 
 // New builds the server: parses every template (failing if one is missing), registers the
@@ -177,6 +182,9 @@ func New(opts Options) (*Server, error) {
 		s.sites[site.Code] = site.Name
 	}
 	if s.dummy, err = HashPassword("not a password: unknown emails verify against this", s.argon); err != nil {
+		return nil, err
+	}
+	if s.acct, err = newAccountsSite(s, opts.Accounts); err != nil {
 		return nil, err
 	}
 	s.metrics = NewHTTPMetrics(opts.Registerer)
@@ -303,7 +311,7 @@ func (s *Server) routesInternal() *httprouter.Router {
 	h("POST", "/mis/v1/sync", s.optional(s.opts.SyncNow))
 
 	// Staff site: portal/admin*.go.
-	h("GET", "/admin/", http.HandlerFunc(s.handleAdminHome))
+	s.adminRoutes(func(method, path string, fn http.HandlerFunc) { h(method, path, fn) })
 	return r
 }
 
@@ -355,7 +363,8 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 		if r.TLS != nil || s.opts.HSTS {
 			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 		}
-		if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		// The push API (/mis/) bounds its own, much larger, NDJSON bodies (push.max_body_bytes).
+		if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodHead && !strings.HasPrefix(r.URL.Path, "/mis/") {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxFormBytes)
 		}
 		next.ServeHTTP(w, r)

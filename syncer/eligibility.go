@@ -24,6 +24,8 @@ type AccountsStore interface {
 	NotifyLockedAccounts(ctx context.Context, compose func(a mypt.Account) (mypt.OutboxMessage, error)) (int, error)
 	// PurgeRetention removes what the retention policy no longer keeps.
 	PurgeRetention(ctx context.Context, now time.Time, p mypt.RetentionPolicy) (mypt.PurgeCounts, error)
+	// ExpireConsentRequests rejects requests whose student consent link expired unanswered.
+	ExpireConsentRequests(ctx context.Context, compose func(q mypt.StoredAccountRequest) (mypt.OutboxMessage, error)) (int, error)
 	// CountAccounts feeds the account gauges.
 	CountAccounts(ctx context.Context) (mypt.AccountCounts, error)
 }
@@ -40,6 +42,9 @@ type EligibilityOptions struct {
 	Mail       mypt.MailSettings
 	// Interval is how often a sweep runs without a trigger (default 10m).
 	Interval time.Duration
+	// LockNoticeInterval is how often locked accounts are looked for between sweeps, so the
+	// "account locked" email goes out soon after the lock (default 30s).
+	LockNoticeInterval time.Duration
 }
 
 // Eligibility re-checks every approved link after each sync and on a timer: a student who
@@ -56,8 +61,8 @@ type Eligibility struct {
 
 // SweepResult says what one sweep did.
 type SweepResult struct {
-	Checked, Ended, LockNotices int
-	Purged                      mypt.PurgeCounts
+	Checked, Ended, LockNotices, ConsentExpired int
+	Purged                                      mypt.PurgeCounts
 }
 
 // NewEligibility builds the sweep and registers mypt_accounts{state} and
@@ -91,11 +96,14 @@ func NewEligibility(opts EligibilityOptions) (*Eligibility, error) {
 	if opts.Interval <= 0 {
 		opts.Interval = 10 * time.Minute
 	}
+	if opts.LockNoticeInterval <= 0 {
+		opts.LockNoticeInterval = 30 * time.Second
+	}
 	e := &Eligibility{opts: opts, log: opts.Logger, trigger: make(chan struct{}, 1)}
-	e.accounts = reuse(opts.Registerer, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	e.accounts = eligRegister(opts.Registerer, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "mypt_accounts", Help: "Parent accounts by state (active, locked, no_children).",
 	}, []string{"state"}))
-	e.pending = reuse(opts.Registerer, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	e.pending = eligRegister(opts.Registerer, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "mypt_account_requests_pending", Help: "Account requests waiting, by stage.",
 	}, []string{"stage"}))
 	for _, st := range []string{"active", "locked", "no_children"} {
@@ -107,8 +115,8 @@ func NewEligibility(opts EligibilityOptions) (*Eligibility, error) {
 	return e, nil
 }
 
-// reuse registers c, or returns the collector already registered under the same name (PM-1).
-func reuse[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+// eligRegister registers c, or returns the collector already registered under the same name (PM-1).
+func eligRegister[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	if reg == nil {
 		return c
 	}
@@ -138,17 +146,35 @@ func (e *Eligibility) Notify() {
 func (e *Eligibility) Run(ctx context.Context) error {
 	t := time.NewTicker(e.opts.Interval)
 	defer t.Stop()
+	locks := time.NewTicker(e.opts.LockNoticeInterval)
+	defer locks.Stop()
 	for {
 		if _, err := e.Sweep(ctx); err != nil && ctx.Err() == nil {
 			e.log.ErrorContext(ctx, "syncer: eligibility sweep failed", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-e.trigger:
+		// Between sweeps, only lock notices run.
+		for sweep := false; !sweep; {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				sweep = true
+			case <-e.trigger:
+				sweep = true
+			case <-locks.C:
+				if _, err := e.NotifyLocks(ctx); err != nil && ctx.Err() == nil {
+					e.log.ErrorContext(ctx, "syncer: lock notices failed", "err", err)
+				}
+			}
 		}
 	}
+}
+
+// NotifyLocks queues the "account locked" email for every lock not yet told (once per lock).
+func (e *Eligibility) NotifyLocks(ctx context.Context) (int, error) {
+	return e.opts.Store.NotifyLockedAccounts(ctx, func(a mypt.Account) (mypt.OutboxMessage, error) {
+		return e.opts.Mail.Compose(mypt.EmailLocked, "locked", mypt.EmailData{ToEmail: a.Email, ToName: eligJoinName(a.FirstName, a.LastName)})
+	})
 }
 
 // Sweep runs one pass: end every link that is no longer allowed, queue lock notices, apply
@@ -172,7 +198,7 @@ func (e *Eligibility) Sweep(ctx context.Context) (SweepResult, error) {
 		var email *mypt.OutboxMessage
 		if l.Email != "" {
 			m, err := e.opts.Mail.Compose(mypt.EmailAccessEnded, fmt.Sprintf("access_ended:%d:%s:%s", l.AccountID, l.StudentID, now.UTC().Format(time.RFC3339Nano)),
-				mypt.EmailData{ToEmail: l.Email, ToName: joinName(l.FirstName, l.LastName), StudentName: studentName(l.Student), Reason: why.ParentReason()})
+				mypt.EmailData{ToEmail: l.Email, ToName: eligJoinName(l.FirstName, l.LastName), StudentName: eligStudentName(l.Student), Reason: why.ParentReason()})
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -189,10 +215,15 @@ func (e *Eligibility) Sweep(ctx context.Context) (SweepResult, error) {
 			e.log.InfoContext(ctx, "syncer: parent access ended", "account_id", l.AccountID, "reason", string(why))
 		}
 	}
-	n, err := e.opts.Store.NotifyLockedAccounts(ctx, func(a mypt.Account) (mypt.OutboxMessage, error) {
-		return e.opts.Mail.Compose(mypt.EmailLocked, "locked", mypt.EmailData{ToEmail: a.Email, ToName: joinName(a.FirstName, a.LastName)})
-	})
+	n, err := e.NotifyLocks(ctx)
 	res.LockNotices = n
+	if err != nil {
+		errs = append(errs, err)
+	}
+	res.ConsentExpired, err = e.opts.Store.ExpireConsentRequests(ctx, func(q mypt.StoredAccountRequest) (mypt.OutboxMessage, error) {
+		return e.opts.Mail.Compose(mypt.EmailRejected, fmt.Sprintf("request:%d:rejected", q.ID),
+			mypt.EmailData{ToEmail: q.Email, ToName: eligJoinName(q.ParentFirstName, q.ParentLastName)})
+	})
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -232,11 +263,13 @@ func (e *Eligibility) detail(l mypt.LinkCheck, why mypt.Ineligibility, today myp
 		return fmt.Sprintf("contact %q (or a contact with the account's email) is barred from portal access", l.ContactID)
 	case mypt.StudentNotInMIS:
 		return "the MIS no longer has the student"
+	case mypt.ContactNotInMIS:
+		return fmt.Sprintf("the MIS no longer has contact %q, on whom the link was approved", l.ContactID)
 	}
 	return why.Describe()
 }
 
-func joinName(first, last string) string {
+func eligJoinName(first, last string) string {
 	switch {
 	case first == "":
 		return last
@@ -246,12 +279,12 @@ func joinName(first, last string) string {
 	return first + " " + last
 }
 
-func studentName(s mypt.Student) string {
+func eligStudentName(s mypt.Student) string {
 	first := s.PreferredName
 	if first == "" {
 		first = s.LegalFirstNames
 	}
-	if n := joinName(first, s.LegalLastName); n != "" {
+	if n := eligJoinName(first, s.LegalLastName); n != "" {
 		return n
 	}
 	return "your child"

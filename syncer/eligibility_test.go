@@ -39,6 +39,7 @@ func TestEligibilitySweepEndsAccessAtNineteen(t *testing.T) {
 	for _, q := range []string{
 		`INSERT INTO student (student_id, legal_first_names, legal_last_name, date_of_birth, status, row_hash) VALUES ('S1', 'José', 'D''Arcy', '2007-09-01', 'current', x'00')`,
 		`INSERT INTO student (student_id, legal_first_names, legal_last_name, date_of_birth, status, row_hash) VALUES ('S2', 'Ann', 'Lee', '2010-01-01', 'current', x'00')`,
+		`INSERT INTO contact (contact_id, student_id, first_name, last_name, email, portal_access_barred, row_hash) VALUES ('C1', 'S1', 'Siobhán', 'D''Arcy', 'siobhan@example.org', 0, x'00')`,
 		`INSERT INTO contact (contact_id, student_id, first_name, last_name, email, portal_access_barred, row_hash) VALUES ('C2', 'S2', 'Pat', 'Lee', 'pat@example.org', 0, x'00')`,
 	} {
 		if _, err := s.WriteDB().Exec(q); err != nil {
@@ -109,6 +110,32 @@ func TestEligibilitySweepEndsAccessAtNineteen(t *testing.T) {
 	}
 }
 
+func TestEligibilitySweepEndsAccessWhenContactLeavesMIS(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clk := &clock{now: time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)}
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "mypt.db"), sqlite.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.WriteDB().Exec(`INSERT INTO student (student_id, legal_first_names, legal_last_name, date_of_birth, status, row_hash) VALUES ('S1', 'Ann', 'Lee', '2010-01-01', 'current', x'00')`)
+	a, _ := s.CreateAccount(ctx, mypt.Account{Email: "pat@example.org", FirstName: "Pat", LastName: "Lee", PasswordHash: "x"})
+	s.LinkStudent(ctx, mypt.StudentLink{AccountID: a, StudentID: "S1", ContactID: "C-gone"})
+	e, err := syncer.NewEligibility(syncer.EligibilityOptions{Store: s, Now: clk.Now,
+		Mail: mypt.MailSettings{CollegeName: "Croydon College", PublicBaseURL: "https://portal.example.ac.uk"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := e.Sweep(ctx); err != nil || res.Ended != 1 {
+		t.Fatalf("sweep %+v %v", res, err)
+	}
+	recs, _ := s.AccessEndedFor(ctx, a)
+	if len(recs) != 1 || recs[0].Reason != mypt.ContactNotInMIS || !strings.Contains(recs[0].Detail, "C-gone") {
+		t.Fatalf("records %+v", recs)
+	}
+}
+
 func mustGauge(t *testing.T, reg *prometheus.Registry, name, label string) prometheus.Collector {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -148,5 +175,43 @@ func TestEligibilityMetricsStartAtZero(t *testing.T) {
 	n, err := testutil.GatherAndCount(reg, "mypt_accounts", "mypt_account_requests_pending")
 	if err != nil || n != 6 {
 		t.Fatalf("%d series, want 6 (3 states + 3 stages): %v", n, err)
+	}
+}
+
+func TestEligibilityRunSendsLockNoticeBetweenSweeps(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "mypt.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e, err := syncer.NewEligibility(syncer.EligibilityOptions{Store: s, Interval: time.Hour, LockNoticeInterval: 20 * time.Millisecond,
+		Mail: mypt.MailSettings{CollegeName: "Croydon College", PublicBaseURL: "https://portal.example.ac.uk"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	id, _ := s.CreateAccount(ctx, mypt.Account{Email: "p@example.org", FirstName: "P", LastName: "Q", PasswordHash: "x"})
+	for range 3 {
+		s.RecordLoginFailure(ctx, id, 3)
+	}
+	var emails []mypt.OutboxMessage
+	for i := 0; i < 200 && len(emails) == 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+		emails, _ = s.ListEmails(ctx, 10)
+	}
+	if len(emails) != 1 || !strings.Contains(emails[0].Subject, "locked") {
+		t.Fatalf("emails %+v", emails)
+	}
+	time.Sleep(100 * time.Millisecond) // more lock-notice ticks: still one email
+	if emails, _ = s.ListEmails(ctx, 10); len(emails) != 1 {
+		t.Fatalf("%d emails for one lock", len(emails))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

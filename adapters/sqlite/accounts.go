@@ -208,43 +208,13 @@ func (s *Store) AccountRequests(ctx context.Context, states []mypt.RequestState,
 	}
 	q += ` ORDER BY created_at, request_id LIMIT ?`
 	args = append(args, limit)
-	return queryAll(ctx, s.read, "account requests", q, scanRequest, args...)
+	return queryAll(ctx, s, "account requests", q, scanRequest, args...)
 }
 
 // AccountRequestsByEmail lists every request made from email, newest first.
 func (s *Store) AccountRequestsByEmail(ctx context.Context, email string) ([]mypt.StoredAccountRequest, error) {
-	return queryAll(ctx, s.read, "account requests", `SELECT `+requestColumns+` FROM account_request
+	return queryAll(ctx, s, "account requests", `SELECT `+requestColumns+` FROM account_request
 		WHERE email = ? ORDER BY created_at DESC, request_id DESC`, scanRequest, NormalizeEmail(email))
-}
-
-// RequestDecision is one step of a request's workflow, applied by DecideAccountRequest.
-type RequestDecision struct {
-	// From lists the states the request may be in; anything else is ErrConflict.
-	From []mypt.RequestState
-	// To is the new state.
-	To mypt.RequestState
-	// Match replaces the stored match report when not nil.
-	Match *mypt.MatchReport
-	// Verified records that the email was verified now.
-	Verified bool
-	// DecidedBy and Reason are recorded (auto | staff:<id> | consent | system).
-	DecidedBy, Reason string
-	// ContactID is the MIS contact matched on, recorded on the request and the link.
-	ContactID string
-	// Emails are queued in the same transaction.
-	Emails []mypt.OutboxMessage
-	// ConsentTTL and ConsentEmail: when To is awaiting_consent, a consent token is issued and
-	// the email ConsentEmail builds from it is queued.
-	ConsentTTL   time.Duration
-	ConsentEmail func(token string) (mypt.OutboxMessage, error)
-	// Audit entries are written in the same transaction.
-	Audit []mypt.AuditEntry
-}
-
-// TokenUse names a one-time token that a decision consumes.
-type TokenUse struct {
-	Purpose mypt.TokenPurpose
-	Raw     string
 }
 
 // DecideAccountRequest moves request id to d.To in one transaction: it uses the token (if
@@ -252,7 +222,7 @@ type TokenUse struct {
 // state (ErrConflict when it is not one of d.From), and on approval creates the account (or,
 // when the email already has one, sets its password to this request's: the latest password
 // wins) and links the student. Emails and audit entries commit with the change.
-func (s *Store) DecideAccountRequest(ctx context.Context, id int64, use *TokenUse, d RequestDecision) (mypt.StoredAccountRequest, error) {
+func (s *Store) DecideAccountRequest(ctx context.Context, id int64, use *mypt.TokenUse, d mypt.RequestDecision) (mypt.StoredAccountRequest, error) {
 	var out mypt.StoredAccountRequest
 	err := s.WithTx(ctx, func(tx *sql.Tx) error {
 		if use != nil {
@@ -530,7 +500,7 @@ func (s *Store) UnlockAccountNotify(ctx context.Context, accountID int64, audit 
 
 // LockedAccounts lists locked accounts, longest locked first.
 func (s *Store) LockedAccounts(ctx context.Context) ([]mypt.Account, error) {
-	return queryAll(ctx, s.read, "locked accounts", `SELECT `+accountColumns+` FROM account
+	return queryAll(ctx, s, "locked accounts", `SELECT `+accountColumns+` FROM account
 		WHERE locked_at IS NOT NULL ORDER BY locked_at, account_id`, scanAccount)
 }
 
@@ -543,7 +513,7 @@ func LockedNoticeKey(a mypt.Account) string {
 // attempts whose current lock has not been notified yet, and returns how many it queued. The
 // event key names the lock, so each lock mails once however often this runs.
 func (s *Store) NotifyLockedAccounts(ctx context.Context, compose func(a mypt.Account) (mypt.OutboxMessage, error)) (int, error) {
-	accts, err := queryAll(ctx, s.read, "locked accounts", `SELECT `+accountColumns+` FROM account a
+	accts, err := queryAll(ctx, s, "locked accounts", `SELECT `+accountColumns+` FROM account a
 		WHERE locked_at IS NOT NULL AND lock_reason = 'failed_attempts'
 		AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.event_key = 'locked:' || a.account_id || ':' || a.locked_at)`, scanAccount)
 	if err != nil {
@@ -578,19 +548,19 @@ func (s *Store) NotifyLockedAccounts(ctx context.Context, compose func(a mypt.Ac
 // most limit.
 func (s *Store) Accounts(ctx context.Context, q string, limit int) ([]mypt.Account, error) {
 	like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(strings.TrimSpace(q))) + "%"
-	return queryAll(ctx, s.read, "accounts", `SELECT `+accountColumns+` FROM account
+	return queryAll(ctx, s, "accounts", `SELECT `+accountColumns+` FROM account
 		WHERE email LIKE ?1 ESCAPE '\' OR lower(first_name || ' ' || last_name) LIKE ?1 ESCAPE '\'
 		ORDER BY email LIMIT ?2`, scanAccount, like, limit)
 }
 
 // AccountLinks lists every link of the account with its end reason.
-func (s *Store) AccountLinks(ctx context.Context, accountID int64) ([]AccountLink, error) {
-	return queryAll(ctx, s.read, "account links", `SELECT l.student_id, l.contact_id, l.relationship, l.status,
+func (s *Store) AccountLinks(ctx context.Context, accountID int64) ([]mypt.AccountLink, error) {
+	return queryAll(ctx, s, "account links", `SELECT l.student_id, l.contact_id, l.relationship, l.status,
 		l.approved_at, l.approved_by, l.ended_at, l.end_reason,
 		COALESCE(st.legal_first_names, ''), COALESCE(st.legal_last_name, '')
 		FROM account_student l LEFT JOIN student st ON st.student_id = l.student_id
-		WHERE l.account_id = ? ORDER BY l.student_id`, func(r scanner) (AccountLink, error) {
-		var l AccountLink
+		WHERE l.account_id = ? ORDER BY l.student_id`, func(r scanner) (mypt.AccountLink, error) {
+		var l mypt.AccountLink
 		var approved string
 		var ended sql.NullString
 		err := r.Scan(&l.StudentID, &l.ContactID, &l.Relationship, &l.Status, &approved, &l.ApprovedBy, &ended,
@@ -607,17 +577,9 @@ func (s *Store) AccountLinks(ctx context.Context, accountID int64) ([]AccountLin
 	}, accountID)
 }
 
-// AccountLink is a link with its ending and the student's name, for the staff site.
-type AccountLink struct {
-	mypt.StudentLink
-	EndedAt                            time.Time
-	EndReason                          string
-	StudentFirstNames, StudentLastName string
-}
-
 // AccessEndedFor lists the access-ended records of an account, newest first.
 func (s *Store) AccessEndedFor(ctx context.Context, accountID int64) ([]mypt.AccessEnded, error) {
-	return queryAll(ctx, s.read, "access ended", `SELECT access_ended_id, account_id, student_id, reason, detail, at
+	return queryAll(ctx, s, "access ended", `SELECT access_ended_id, account_id, student_id, reason, detail, at
 		FROM access_ended WHERE account_id = ? ORDER BY at DESC, access_ended_id DESC`, scanAccessEnded, accountID)
 }
 
@@ -636,7 +598,7 @@ func scanAccessEnded(r scanner) (mypt.AccessEnded, error) {
 // staff action whose page is account:<id>), newest first, at most limit.
 func (s *Store) AuditForAccount(ctx context.Context, accountID int64, limit int) ([]mypt.AuditEntry, error) {
 	who := fmt.Sprintf("account:%d", accountID)
-	return queryAll(ctx, s.read, "account audit", `SELECT at, actor, action, student_id, page, detail, client_addr
+	return queryAll(ctx, s, "account audit", `SELECT at, actor, action, student_id, page, detail, client_addr
 		FROM audit_log WHERE actor = ?1 OR page = ?1 ORDER BY at DESC, audit_id DESC LIMIT ?2`,
 		scanAudit, who, limit)
 }
@@ -674,13 +636,14 @@ func (s *Store) AuditBetween(ctx context.Context, from, to time.Time, fn func(my
 
 // ApprovedLinks lists every approved link with its student and barring, for the eligibility sweep.
 func (s *Store) ApprovedLinks(ctx context.Context) ([]mypt.LinkCheck, error) {
-	return queryAll(ctx, s.read, "approved links", `SELECT a.account_id, a.email, a.first_name, a.last_name, l.student_id,
+	return queryAll(ctx, s, "approved links", `SELECT a.account_id, a.email, a.first_name, a.last_name, l.student_id,
 		l.contact_id, st.student_id IS NOT NULL,
 		COALESCE(st.legal_first_names, ''), COALESCE(st.legal_last_name, ''), COALESCE(st.preferred_name, ''),
 		st.date_of_birth, COALESCE(st.has_ehcp, 0), COALESCE(st.college, ''), COALESCE(st.college_email, ''),
 		COALESCE(st.share_info_consent, 0), COALESCE(st.status, ''), st.left_date,
 		EXISTS (SELECT 1 FROM contact c WHERE c.student_id = l.student_id AND c.portal_access_barred = 1
-			AND (c.contact_id = l.contact_id OR (c.email <> '' AND lower(c.email) = a.email)))
+			AND (c.contact_id = l.contact_id OR (c.email <> '' AND lower(c.email) = a.email))),
+		EXISTS (SELECT 1 FROM contact c WHERE c.contact_id = l.contact_id AND c.student_id = l.student_id)
 		FROM account_student l JOIN account a ON a.account_id = l.account_id
 		LEFT JOIN student st ON st.student_id = l.student_id
 		WHERE l.status = 'approved' ORDER BY l.account_id, l.student_id`, func(r scanner) (mypt.LinkCheck, error) {
@@ -688,7 +651,7 @@ func (s *Store) ApprovedLinks(ctx context.Context) ([]mypt.LinkCheck, error) {
 		var dob, left sql.NullString
 		err := r.Scan(&c.AccountID, &c.Email, &c.FirstName, &c.LastName, &c.StudentID, &c.ContactID, &c.StudentFound,
 			&c.Student.LegalFirstNames, &c.Student.LegalLastName, &c.Student.PreferredName, &dob, &c.Student.HasEHCP,
-			&c.Student.College, &c.Student.CollegeEmail, &c.Student.ShareInfoConsent, &c.Student.Status, &left, &c.ContactBarred)
+			&c.Student.College, &c.Student.CollegeEmail, &c.Student.ShareInfoConsent, &c.Student.Status, &left, &c.ContactBarred, &c.ContactFound)
 		if err != nil {
 			return c, err
 		}
@@ -734,6 +697,38 @@ func (s *Store) EndAccess(ctx context.Context, accountID int64, studentID string
 		return false, fmt.Errorf("sqlite: end access of account %d to %s: %w", accountID, studentID, err)
 	}
 	return ended, nil
+}
+
+// ExpireConsentRequests rejects every request still waiting for the student's consent whose
+// consent link has expired, queuing the rejection email compose builds for each, and returns
+// how many it rejected.
+func (s *Store) ExpireConsentRequests(ctx context.Context, compose func(q mypt.StoredAccountRequest) (mypt.OutboxMessage, error)) (int, error) {
+	now := FormatTime(s.now())
+	reqs, err := queryAll(ctx, s, "expired consent requests", `SELECT `+requestColumns+` FROM account_request r
+		WHERE state = 'awaiting_consent' AND NOT EXISTS (SELECT 1 FROM one_time_token t WHERE t.request_id = r.request_id
+			AND t.purpose = 'consent' AND t.used_at IS NULL AND t.expires_at > ?)`, scanRequest, now)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, q := range reqs {
+		m, err := compose(q)
+		if err != nil {
+			return n, err
+		}
+		_, err = s.DecideAccountRequest(ctx, q.ID, nil, mypt.RequestDecision{From: []mypt.RequestState{mypt.RequestAwaitingConsent},
+			To: mypt.RequestRejected, DecidedBy: "system", Reason: "the student did not answer the consent request in time",
+			Emails: []mypt.OutboxMessage{m},
+			Audit:  []mypt.AuditEntry{{Actor: "system", Action: "consent_expired", StudentID: q.StudentID, Page: fmt.Sprintf("request:%d", q.ID)}}})
+		if errors.Is(err, mypt.ErrConflict) {
+			continue // decided meanwhile
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // CountAccounts counts accounts by state and pending requests by stage.
@@ -800,6 +795,10 @@ func (s *Store) PurgeRetention(ctx context.Context, now time.Time, p mypt.Retent
 					AND r.state IN ('unverified', 'awaiting_consent', 'awaiting_staff'))
 				AND COALESCE((SELECT MAX(l.ended_at) FROM account_student l WHERE l.account_id = a.account_id), a.created_at) < ?)`,
 				days(p.NoChildrenDays)); err != nil {
+				return err
+			}
+			// The staff's record of why access ended goes with the account.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM access_ended WHERE account_id NOT IN (SELECT account_id FROM account)`); err != nil {
 				return err
 			}
 		}

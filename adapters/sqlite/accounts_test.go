@@ -55,7 +55,7 @@ func TestAccountRequestLifecycle(t *testing.T) {
 	}
 	rep := &mypt.MatchReport{Outcome: mypt.MatchApproved, Checks: []mypt.MatchCheck{{Name: "student_exists", Passed: true, Detail: "ok"}}}
 	approved := email("approved:1")
-	got, err := s.DecideAccountRequest(ctx, id, &sqlite.TokenUse{Purpose: mypt.TokenVerify, Raw: tok}, sqlite.RequestDecision{
+	got, err := s.DecideAccountRequest(ctx, id, &mypt.TokenUse{Purpose: mypt.TokenVerify, Raw: tok}, mypt.RequestDecision{
 		From: []mypt.RequestState{mypt.RequestUnverified}, To: mypt.RequestApproved, Match: rep, Verified: true,
 		DecidedBy: "auto", ContactID: "C1", Emails: []mypt.OutboxMessage{approved},
 		Audit: []mypt.AuditEntry{{Actor: "system", Action: "approve"}}})
@@ -66,7 +66,7 @@ func TestAccountRequestLifecycle(t *testing.T) {
 		t.Fatalf("decided: %+v", got)
 	}
 	// Single use.
-	_, err = s.DecideAccountRequest(ctx, id, &sqlite.TokenUse{Purpose: mypt.TokenVerify, Raw: tok}, sqlite.RequestDecision{
+	_, err = s.DecideAccountRequest(ctx, id, &mypt.TokenUse{Purpose: mypt.TokenVerify, Raw: tok}, mypt.RequestDecision{
 		From: []mypt.RequestState{mypt.RequestUnverified}, To: mypt.RequestApproved})
 	if !errors.Is(err, mypt.ErrNotFound) {
 		t.Fatalf("second use: %v", err)
@@ -93,7 +93,7 @@ func TestAccountRequestLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got2, err := s.DecideAccountRequest(ctx, id2, nil, sqlite.RequestDecision{From: []mypt.RequestState{mypt.RequestUnverified},
+	got2, err := s.DecideAccountRequest(ctx, id2, nil, mypt.RequestDecision{From: []mypt.RequestState{mypt.RequestUnverified},
 		To: mypt.RequestApproved, DecidedBy: "staff:1"})
 	if err != nil || got2.AccountID != a.ID {
 		t.Fatalf("second child: %+v %v", got2, err)
@@ -107,7 +107,7 @@ func TestAccountRequestLifecycle(t *testing.T) {
 		t.Fatalf("links %+v", links)
 	}
 	// A decided request cannot be decided again.
-	if _, err := s.DecideAccountRequest(ctx, id2, nil, sqlite.RequestDecision{From: []mypt.RequestState{mypt.RequestAwaitingStaff},
+	if _, err := s.DecideAccountRequest(ctx, id2, nil, mypt.RequestDecision{From: []mypt.RequestState{mypt.RequestAwaitingStaff},
 		To: mypt.RequestRejected}); !errors.Is(err, mypt.ErrConflict) {
 		t.Fatalf("re-decide: %v", err)
 	}
@@ -232,7 +232,7 @@ func TestPurgeRetention(t *testing.T) {
 	var tok string
 	unverified, _ := s.CreateAccountRequest(ctx, storedRequest("u@example.org", "S1"), time.Hour, composeVerify(&tok))
 	rejected, _ := s.CreateAccountRequest(ctx, storedRequest("r@example.org", "S1"), time.Hour, composeVerify(&tok))
-	if _, err := s.DecideAccountRequest(ctx, rejected, nil, sqlite.RequestDecision{From: []mypt.RequestState{mypt.RequestUnverified},
+	if _, err := s.DecideAccountRequest(ctx, rejected, nil, mypt.RequestDecision{From: []mypt.RequestState{mypt.RequestUnverified},
 		To: mypt.RequestRejected}); err != nil {
 		t.Fatal(err)
 	}
@@ -293,5 +293,40 @@ func TestStaffUsersAndSessions(t *testing.T) {
 	}
 	if err := s.RecordStaffLogin(ctx, id); !errors.Is(err, mypt.ErrLocked) {
 		t.Fatalf("locked staff signed in: %v", err)
+	}
+}
+
+func TestVerifyTokenUsedOnceUnderRace(t *testing.T) {
+	t.Parallel()
+	s, _ := openOutboxStore(t)
+	ctx := context.Background()
+	var tok string
+	id, err := s.CreateAccountRequest(ctx, storedRequest("race@example.org", "S1"), time.Hour, composeVerify(&tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := s.DecideAccountRequest(ctx, id, &mypt.TokenUse{Purpose: mypt.TokenVerify, Raw: tok}, mypt.RequestDecision{
+				From: []mypt.RequestState{mypt.RequestUnverified}, To: mypt.RequestApproved, DecidedBy: "auto",
+				Emails: []mypt.OutboxMessage{email(fmt.Sprintf("approved:race:%d", i))}})
+			errs <- err
+		}()
+	}
+	ok := 0
+	for range n {
+		if err := <-errs; err == nil {
+			ok++
+		} else if !errors.Is(err, mypt.ErrNotFound) {
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d decisions succeeded, want exactly 1", ok)
+	}
+	if n, _ := s.CountPendingEmails(ctx); n != 2 { // the verification email and one approval
+		t.Fatalf("%d emails queued, want 2", n)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"gopkg.in/yaml.v3"
 
@@ -25,7 +24,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	store, err := sqlite.Open(ctx, cachePath(cfg), sqlite.Options{Unmarked: cfg.Attendance.Unmarked})
+	store, err := sqlite.Open(ctx, cachePath(cfg), storeOptions(cfg, nil))
 	if err != nil {
 		return err
 	}
@@ -86,51 +85,38 @@ func runConfigCheck(_ context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
-// runBackup writes a consistent copy of the cache to FILE while mypt may be running.
-func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("backup", stderr)
+// runBackupCmd is `mypt backup FILE [--config FILE]`: a consistent copy of the configured
+// cache (VACUUM INTO, through the ops area's sqlite.BackupFile) while mypt keeps serving; it
+// refuses to overwrite FILE.
+func runBackupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return withCachePath(ctx, "backup", args, stdout, stderr, func(ctx context.Context, dbPath string, args []string, stdout io.Writer) error {
+		dest := args[0]
+		if err := sqlite.BackupFile(ctx, dbPath, dest); err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+		fi, err := os.Stat(dest)
+		if err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+		fmt.Fprintf(stdout, "backup of %s written to %s (%d bytes)\n", dbPath, dest, fi.Size())
+		return nil
+	})
+}
+
+func withCachePath(ctx context.Context, name string, args []string, stdout, stderr io.Writer,
+	fn func(ctx context.Context, dbPath string, args []string, stdout io.Writer) error) error {
+	fs := newFlags(name, stderr)
 	cfgFile := fs.String("config", "", "configuration file (default $MYPT_CONFIG)")
 	if err := parseFlags(fs, interleaved(fs, args)); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: mypt backup FILE [--config FILE]")
+		fmt.Fprintf(stderr, "usage: mypt %s FILE [--config FILE]\n", name)
 		return exitCode(2)
 	}
-	dest := fs.Arg(0)
 	cfg, err := loadConfig(configPath(*cfgFile))
 	if err != nil {
 		return err
 	}
-	store, err := sqlite.Open(ctx, cachePath(cfg), sqlite.Options{Unmarked: cfg.Attendance.Unmarked})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if err := backupCache(ctx, store, dest); err != nil {
-		return err
-	}
-	st, err := os.Stat(dest)
-	if err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	fmt.Fprintf(stdout, "backed up %s to %s (%d bytes)\n", store.Path(), dest, st.Size())
-	return nil
-}
-
-// backupCache is VACUUM INTO a new file: a consistent snapshot taken inside one read
-// transaction, so a running mypt keeps serving. It refuses to overwrite an existing file.
-// (The ops area's sqlite.BackupFile replaces this when merged.)
-func backupCache(ctx context.Context, store *sqlite.Store, dest string) error {
-	abs, err := filepath.Abs(dest)
-	if err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	if _, err := os.Stat(abs); err == nil {
-		return fmt.Errorf("backup: %s already exists; choose a new file name", abs)
-	}
-	if _, err := store.WriteDB().ExecContext(ctx, `VACUUM INTO ?`, abs); err != nil {
-		return fmt.Errorf("backup: vacuum into %s: %w", abs, err)
-	}
-	return nil
+	return fn(ctx, cachePath(cfg), fs.Args(), stdout)
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"mypt"
@@ -33,9 +34,16 @@ type demoOptions struct {
 	Log             string    // log level
 	// BatchRows is how many rows go in each pushed batch.
 	BatchRows int
+	// MIS is how the college reaches the cache: "push" (NDJSON batches to our own push API, the
+	// default) or "tds" (served by an in-process SQL Server TDS server and pulled through the
+	// real go-mssqldb driver, adapter and pull loop).
+	MIS string
 	// Public and Internal, when set, are used instead of listening on Addr and AdminAddr
 	// (tests pass 127.0.0.1:0 listeners).
 	Public, Internal net.Listener
+	// Now is the clock (time.Now when nil); tests fix it so eligibility never depends on the
+	// day they run.
+	Now func() time.Time
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -51,6 +59,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&asOf, "as-of", "", "the college's today, YYYY-MM-DD (default: today)")
 	fs.StringVar(&o.Log, "log-level", "info", "log level: debug, info, warn or error")
 	fs.IntVar(&o.BatchRows, "batch-rows", 20000, "rows per pushed batch")
+	fs.StringVar(&o.MIS, "mis", "push", `how the college reaches the cache: "push" (the push API) or "tds" (pulled from an in-process SQL Server TDS server)`)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -60,6 +69,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("demo: --as-of: %w", err)
 		}
 		o.AsOf = d
+	}
+	if o.MIS != "push" && o.MIS != "tds" {
+		return fmt.Errorf("demo: --mis %q: want push or tds", o.MIS)
 	}
 	logger, err := newLogger(stderr, "text", o.Log)
 	if err != nil {
@@ -93,8 +105,11 @@ func demoConfig(o demoOptions, publicAddr, internalAddr string) config.Config {
 // demo runs the whole product on a synthetic college until ctx ends.
 func demo(ctx context.Context, o demoOptions, stdout io.Writer, logger *slog.Logger) error {
 	started := time.Now()
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	if o.AsOf.IsZero() {
-		o.AsOf = mypt.DateOf(time.Now().In(londonLocation()))
+		o.AsOf = mypt.DateOf(o.Now().In(londonLocation()))
 	}
 	if err := freshDemoDir(o.Data); err != nil {
 		return err
@@ -112,19 +127,18 @@ func demo(ctx context.Context, o demoOptions, stdout io.Writer, logger *slog.Log
 			return fmt.Errorf("demo: internal listener: %w", err)
 		}
 	}
+	pushToken := randomPassword(32)
 	cfg := demoConfig(o, public.Addr().String(), internal.Addr().String())
+	cfg.Push.Tokens = []config.Secret{config.Secret(pushToken)}
 	if err := cfg.Validate(); err != nil {
 		public.Close()
 		internal.Close()
 		return fmt.Errorf("demo: %w", err)
 	}
-	pushToken := randomPassword(32)
-	a, err := newApp(ctx, appOptions{Config: cfg, Logger: logger, Public: public, Internal: internal,
-		Push: demoPushHandler(cfg, pushToken, logger)})
+	syncNow := &laterHandler{}
+	a, err := newApp(ctx, appOptions{Config: cfg, Logger: logger, Now: o.Now, Public: public, Internal: internal, SyncNow: syncNow})
 	if err != nil {
-		public.Close()
-		internal.Close()
-		return err
+		return err // newApp closed the listeners
 	}
 	runErr := make(chan error, 1)
 	runCtx, stopRun := context.WithCancel(ctx)
@@ -138,18 +152,40 @@ func demo(ctx context.Context, o demoOptions, stdout io.Writer, logger *slog.Log
 		}
 		generated := time.Since(started)
 		pushURL := "http://" + internal.Addr().String() + "/mis/v1/batches"
-		rows, err := feedCollege(ctx, a, college, pushURL, pushToken, o)
-		if err != nil {
+		var misLine string
+		rows := len(college.Rows())
+		if o.MIS == "tds" {
+			d, err := startDemoTDS(ctx, o.Data, college.Rows(), a.store, logger, a.reg)
+			if err != nil {
+				return nil, err
+			}
+			go func() {
+				defer d.Close()
+				if err := d.Puller.Run(runCtx); err != nil {
+					logger.Warn("demo: pull loop stopped", "err", err)
+				}
+			}()
+			syncNow.set(a.syncTrigger(d.Puller))
+			misLine = "mis " + d.Addr
+		} else if _, err := feedCollege(ctx, a, college, pushURL, pushToken, o); err != nil {
 			return nil, err
 		}
-		logger.Info("demo college loaded", "students", len(college.Students), "rows", rows,
+		logger.Info("demo college loaded", "students", len(college.Students), "rows", rows, "via", o.MIS,
 			"generate_ms", generated.Milliseconds(), "load_ms", (time.Since(started) - generated).Milliseconds())
-		return demoAccounts(ctx, a, college, pushURL, pushToken)
+		lines, err := demoAccounts(ctx, a, college, pushURL, pushToken)
+		if err == nil && misLine != "" {
+			lines = append(lines[:len(lines)-1], misLine, lines[len(lines)-1])
+		}
+		return lines, err
 	}
 	lines, err := setup()
 	if err != nil {
 		stopRun()
-		return errors.Join(fmt.Errorf("demo: %w", err), <-runErr)
+		runErr := <-runErr
+		if ctx.Err() != nil {
+			return runErr // interrupted while loading: not a failure
+		}
+		return errors.Join(fmt.Errorf("demo: %w", err), runErr)
 	}
 	for _, l := range lines {
 		fmt.Fprintln(stdout, l)
@@ -164,6 +200,11 @@ func freshDemoDir(dir string) error {
 	if err := os.MkdirAll(filepath.Join(dir, "mail"), 0o750); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
+	lock, err := sqlite.AcquireLock(filepath.Join(dir, "mypt.db"))
+	if err != nil {
+		return fmt.Errorf("demo: %w (is another demo running on %s?)", err, dir)
+	}
+	defer lock.Release()
 	for _, name := range []string{"mypt.db", "mypt.db-wal", "mypt.db-shm"} {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("demo: remove old cache: %w", err)
@@ -290,4 +331,28 @@ func londonLocation() *time.Location {
 		return l
 	}
 	return time.UTC
+}
+
+// laterHandler forwards to a handler set after the server started (the demo's TDS pull loop
+// exists only once the college is loaded); until then it answers 404.
+type laterHandler struct {
+	mu sync.Mutex
+	h  http.Handler
+}
+
+func (l *laterHandler) set(h http.Handler) {
+	l.mu.Lock()
+	l.h = h
+	l.mu.Unlock()
+}
+
+func (l *laterHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	l.mu.Lock()
+	h := l.h
+	l.mu.Unlock()
+	if h == nil {
+		http.NotFound(w, r)
+		return
+	}
+	h.ServeHTTP(w, r)
 }

@@ -178,10 +178,68 @@ func TestBackupAndMigrate(t *testing.T) {
 	}
 	dest := filepath.Join(t.TempDir(), "backup.db")
 	out, errOut, err = runCmd(t, "backup", dest, "--config", cfgFile)
-	if err != nil || !strings.Contains(out, "backed up") {
+	if err != nil || !strings.Contains(out, "written to") {
 		t.Fatalf("backup: %v %s %s", err, out, errOut)
 	}
 	if _, _, err := runCmd(t, "backup", dest, "--config", cfgFile); err == nil {
 		t.Error("backup overwrote an existing file")
+	}
+}
+
+// TestShutdownIsBoundedByAStuckWorker: a worker that ignores its context cannot hold the
+// process past the shutdown bound.
+func TestShutdownIsBoundedByAStuckWorker(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Parse("test.yaml", []byte("data: {dir: "+dir+"}\ncollege: {name: X, public_base_url: \"https://x.example\"}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := net.Listen("tcp", "127.0.0.1:0")
+	in, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := newApp(ctx, appOptions{Config: cfg, Public: pub, Internal: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.shutdownTimeout = 300 * time.Millisecond
+	release := make(chan struct{})
+	defer close(release)
+	a.workers = append(a.workers, worker{name: "stuck", run: func(context.Context) error { <-release; return nil }})
+	done := make(chan error, 1)
+	go func() { done <- a.run(ctx) }()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "workers still running") {
+			t.Errorf("run = %v, want the stuck worker reported", err)
+		}
+	case <-time.After(ShutdownTimeout + 10*time.Second):
+		t.Fatal("run did not return within the shutdown bound")
+	}
+}
+
+func TestTakeFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		v    string
+		rest string
+	}{
+		{[]string{"--once", "--config", "a.yaml", "--full"}, "a.yaml", "--once --full"},
+		{[]string{"-config=b.yaml", "--entity", "student"}, "b.yaml", "--entity student"},
+		{[]string{"--once"}, "", "--once"},
+	} {
+		v, rest := takeFlag(tc.args, "config")
+		if v != tc.v || strings.Join(rest, " ") != tc.rest {
+			t.Errorf("takeFlag(%q) = %q, %q", tc.args, v, rest)
+		}
+	}
+}
+
+func TestSyncNeedsValidConfig(t *testing.T) {
+	bad := writeConfig(t, "mis: {enabld: true}\n")
+	_, _, err := runCmd(t, "sync", "--once", "--config", bad)
+	if err == nil || !strings.Contains(err.Error(), `unknown key "enabld" in section mis`) {
+		t.Errorf("sync with a bad config: %v", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"mypt"
+	"mypt/adapters/mail"
 	"mypt/adapters/sqlite"
 	"mypt/config"
 	"mypt/portal"
@@ -47,6 +48,11 @@ func loadConfig(path string) (config.Config, error) {
 	return cfg, nil
 }
 
+// storeOptions are the cache's settings from the configuration.
+func storeOptions(cfg config.Config, now func() time.Time) sqlite.Options {
+	return sqlite.Options{Now: now, Unmarked: cfg.Attendance.Unmarked, SnapshotMaxDeleteShare: cfg.Push.SnapshotMaxDeleteShare}
+}
+
 // cachePath is where the cache lives under the data directory.
 func cachePath(cfg config.Config) string { return filepath.Join(cfg.Data.Dir, "mypt.db") }
 
@@ -56,7 +62,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	path := configPath(*cfgFile)
+	if isWindowsService() {
+		// Started by the Windows Service Control Manager: run under it, logging to the event log.
+		return runServiceCommand(ctx, []string{"run"}, stdout, func(ctx context.Context) error {
+			w, err := serviceLogWriter()
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			return serve(ctx, configPath(*cfgFile), w)
+		})
+	}
+	return serve(ctx, configPath(*cfgFile), stderr)
+}
+
+// serve loads the configuration at path and runs mypt until ctx ends, logging to logw.
+func serve(ctx context.Context, path string, logw io.Writer) error {
 	if path == "" {
 		return errors.New("serve: no configuration: pass --config FILE or set MYPT_CONFIG (try `mypt demo` for a configuration-free run)")
 	}
@@ -64,7 +85,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	logger, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	logger, err := newLogger(logw, cfg.Log.Format, cfg.Log.Level)
 	if err != nil {
 		return err
 	}
@@ -85,6 +106,8 @@ type appOptions struct {
 	Public, Internal net.Listener
 	// Push answers POST /mis/v1/batches; when nil, newPushHandler builds it from the config.
 	Push http.Handler
+	// SyncNow answers POST /mis/v1/sync when the pull syncer is not configured (the demo's).
+	SyncNow http.Handler
 }
 
 // app is one running mypt: the cache, the portal, both listeners and the background workers.
@@ -98,10 +121,16 @@ type app struct {
 	public   net.Listener // nil when the public listener is disabled
 	internal net.Listener
 	servers  []*http.Server
-	push     http.Handler // POST /mis/v1/batches; nil until the push area is wired
-	workers  []worker
+	push     http.Handler // POST /mis/v1/batches
+	mailer   *mail.Sender // nil when no mail transport is configured
+	syncNow  http.Handler // POST /mis/v1/sync; nil when the pull syncer is off
+	// mailboxOn says the mailbox watcher runs (so /readyz checks it is connected).
+	mailboxOn bool
+	workers   []worker
 	// steps are run in reverse order by shutdown (LIFO): the last thing started stops first.
 	steps []step
+	// shutdownTimeout bounds shutdown (ShutdownTimeout; tests shorten it).
+	shutdownTimeout time.Duration
 }
 
 // worker is a background loop run under the app's errgroup until its context ends.
@@ -130,14 +159,29 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 		o.Now = time.Now
 	}
 	cfg := o.Config
-	a := &app{cfg: cfg, log: o.Logger, now: o.Now}
+	a := &app{cfg: cfg, log: o.Logger, now: o.Now, shutdownTimeout: ShutdownTimeout}
 	defer func() {
 		if err != nil {
 			a.shutdown(context.WithoutCancel(ctx))
 		}
 	}()
 
-	store, err := sqlite.Open(ctx, cachePath(cfg), sqlite.Options{Now: o.Now, Unmarked: cfg.Attendance.Unmarked})
+	// Listeners handed in are ours to close too, even if start-up fails before serving them.
+	for _, l := range []net.Listener{o.Public, o.Internal} {
+		if l != nil {
+			a.onShutdown("close listener", func(context.Context) error { l.Close(); return nil })
+		}
+	}
+	// The daemon lock tells offline operations (restore) that the cache is in use.
+	if err := os.MkdirAll(cfg.Data.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	lock, err := sqlite.AcquireLock(cachePath(cfg))
+	if err != nil {
+		return nil, err
+	}
+	a.onShutdown("release cache lock", func(context.Context) error { return lock.Release() })
+	store, err := sqlite.Open(ctx, cachePath(cfg), storeOptions(cfg, o.Now))
 	if err != nil {
 		return nil, err
 	}
@@ -152,6 +196,12 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 	unmarked, err := mypt.ParseUnmarkedPolicy(cfg.Attendance.Unmarked)
 	if err != nil {
 		return nil, fmt.Errorf("attendance.unmarked: %w", err)
+	}
+	if err := a.addWorkers(ctx); err != nil {
+		return nil, err
+	}
+	if a.syncNow == nil && o.SyncNow != nil {
+		a.syncNow = o.SyncNow
 	}
 	push := o.Push
 	if push == nil {
@@ -168,25 +218,27 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 		Store: store, Logger: a.log, Registerer: a.reg, Now: o.Now,
 		College: cfg.College, Portal: cfg.Portal, Eligibility: cfg.Eligibility.Policy(),
 		Bands: bands, Unmarked: unmarked, HSTS: hsts, TrustProxyHeaders: cfg.Public.TrustProxyHeaders,
-		Gatherer: a.reg, Readiness: a.readiness(), Push: push,
+		Gatherer: a.reg, Readiness: a.readiness(), Push: push, SyncNow: a.syncNow,
+		Accounts: portal.AccountsOptions{Config: cfg.Accounts, MailFiles: a.staffMailFiles()},
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.portal = srv
 	a.onShutdown("flush audit log", srv.Close)
+	a.workers = append(a.workers, worker{name: "session sweeper", run: srv.Run})
 
-	if err := a.addWorkers(); err != nil {
-		return nil, err
-	}
-
-	a.public, err = listen(o.Public, cfg.Public.Addr)
-	if err != nil {
+	if a.public, err = listen(o.Public, cfg.Public.Addr); err != nil {
 		return nil, fmt.Errorf("public listener: %w", err)
 	}
-	a.internal, err = listen(o.Internal, cfg.Internal.Addr)
-	if err != nil {
+	if o.Public == nil && a.public != nil {
+		a.onShutdown("close listener", func(context.Context) error { a.public.Close(); return nil })
+	}
+	if a.internal, err = listen(o.Internal, cfg.Internal.Addr); err != nil {
 		return nil, fmt.Errorf("internal listener: %w", err)
+	}
+	if o.Internal == nil && a.internal != nil {
+		a.onShutdown("close listener", func(context.Context) error { a.internal.Close(); return nil })
 	}
 	return a, nil
 }
@@ -201,10 +253,18 @@ func listen(l net.Listener, addr string) (net.Listener, error) {
 	return net.Listen("tcp", addr)
 }
 
-// readiness is what /readyz requires of the cache.
+// readiness is what /readyz requires: the cache answers and its schema is current, plus (the
+// ops area's checks) a recent successful sync when the pull syncer runs and a connected
+// mailbox when the watcher runs.
 func (a *app) readiness() []portal.ReadinessCheck {
-	return []portal.ReadinessCheck{
-		{Name: "cache", Check: func(ctx context.Context) error { return a.store.ReadDB().PingContext(ctx) }},
+	checks := []portal.ReadinessCheck{
+		{Name: "cache", Check: func(ctx context.Context) error {
+			var one int
+			if err := a.store.ReadDB().QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+				return fmt.Errorf("cache does not answer: %w", err)
+			}
+			return nil
+		}},
 		{Name: "schema", Check: func(ctx context.Context) error {
 			v, err := a.store.SchemaVersion(ctx)
 			if err != nil {
@@ -216,11 +276,26 @@ func (a *app) readiness() []portal.ReadinessCheck {
 			return nil
 		}},
 	}
+	return append(checks, opsReadinessChecks(a.reg, opsReadiness{
+		PullEnabled: a.cfg.MIS.Enabled, MaxSyncAge: a.cfg.Ops.ReadyMaxSyncAge,
+		MailboxEnabled: a.mailboxOn, Now: a.now,
+	})...)
 }
 
-// addWorkers adds the background loops the configuration enables. The pull syncer, mailbox
-// watcher, outbox and eligibility sweep are wired here as their areas land.
-func (a *app) addWorkers() error { return nil }
+// addWorkers adds the background loops the configuration enables: the SQL Server pull loop,
+// the support mailbox watcher, the eligibility sweep and the email outbox.
+func (a *app) addWorkers(ctx context.Context) error {
+	if err := a.addPuller(ctx); err != nil {
+		return err
+	}
+	if err := a.addMailbox(); err != nil {
+		return err
+	}
+	if err := a.addEligibility(); err != nil {
+		return err
+	}
+	return a.addOutbox()
+}
 
 // httpServer builds an http.Server with timeouts that a slow or hostile client cannot abuse.
 func (a *app) httpServer(name string, h http.Handler, readTimeout time.Duration) *http.Server {
@@ -284,7 +359,7 @@ func (a *app) run(ctx context.Context) error {
 		case <-done:
 			return nil
 		case <-ctx.Done():
-			return fmt.Errorf("workers still running after %s", ShutdownTimeout)
+			return fmt.Errorf("workers still running after %s", a.shutdownTimeout)
 		}
 	})
 
@@ -301,15 +376,19 @@ func (a *app) run(ctx context.Context) error {
 	}
 	a.log.Info("mypt started", "version", moduleVersion(), "cache", a.store.Path())
 
-	var shutdownErr error
-	g.Go(func() error {
-		<-gctx.Done()
-		a.log.Info("shutting down", "reason", context.Cause(gctx))
-		shutdownErr = a.shutdown(context.WithoutCancel(ctx))
-		return nil
-	})
-	err := g.Wait()
-	if err == nil {
+	waited := make(chan error, 1)
+	go func() { waited <- g.Wait() }()
+	<-gctx.Done() // a signal, or a listener or worker failed
+	a.log.Info("shutting down", "reason", context.Cause(gctx))
+	shutdownErr := a.shutdown(context.WithoutCancel(ctx))
+	var err error
+	select {
+	case err = <-waited:
+	case <-time.After(time.Second):
+		// A worker ignored its context: do not hang the exit on it.
+		err = errors.New("a worker did not stop within the shutdown bound")
+	}
+	if err == nil && shutdownErr == nil {
 		a.log.Info("mypt stopped")
 	}
 	return errors.Join(err, shutdownErr)
@@ -318,7 +397,7 @@ func (a *app) run(ctx context.Context) error {
 // shutdown runs the shutdown steps last-first, each within what is left of ShutdownTimeout;
 // a failed step is logged and the rest still run.
 func (a *app) shutdown(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, ShutdownTimeout)
+	ctx, cancel := context.WithTimeout(ctx, a.shutdownTimeout)
 	defer cancel()
 	var errs []error
 	for i := len(a.steps) - 1; i >= 0; i-- {

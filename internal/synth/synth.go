@@ -13,8 +13,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -149,7 +151,36 @@ func Generate(opts Options) (*College, error) {
 		g.student(i)
 	}
 	g.parents()
+	g.renderLetters()
 	return g.c, nil
+}
+
+// letter is a PDF still to be rendered into c.Documents[doc].
+type letter struct {
+	doc    int
+	render func() []byte
+}
+
+// renderLetters renders every letter, in parallel: each is independent and deterministic, so
+// the bytes are the same whatever the order (letters are most of the generation time).
+func (g *gen) renderLetters() {
+	jobs := make(chan letter)
+	var wg sync.WaitGroup
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for l := range jobs {
+				g.c.Documents[l.doc].Content = l.render()
+			}
+		}()
+	}
+	for _, l := range g.letters {
+		jobs <- l
+	}
+	close(jobs)
+	wg.Wait()
+	g.letters = nil
 }
 
 type gen struct {
@@ -158,6 +189,16 @@ type gen struct {
 	courseB map[string]mypt.Course // by code, current year
 	markSeq int
 	teach   []mypt.Date // teaching days of the current year, to AsOf's week
+	// lastYear is every teaching day of the year before: second-year students' first year.
+	lastYear []mypt.Date
+	letters  []letter // rendered at the end, in parallel
+}
+
+// addLetter adds a PDF letter document whose content is rendered later.
+func (g *gen) addLetter(d mypt.Document, render func() []byte) {
+	d.Content = []byte{}
+	g.c.Documents = append(g.c.Documents, d)
+	g.letters = append(g.letters, letter{doc: len(g.c.Documents) - 1, render: render})
 }
 
 func (g *gen) rng(stream uint64) *rand.Rand { return rand.New(rand.NewPCG(g.seed, stream)) }
@@ -180,6 +221,7 @@ func (g *gen) courses() {
 	if y-1 > 2018 {
 		g.c.Courses = append(g.c.Courses, mypt.Course{CourseID: "SIND-2018", Code: "SIND", Title: "Skills for Independence and Work", Level: "Entry Level", AcademicYear: 2018})
 	}
+	g.lastYear = NewCalendar(y - 1).TeachingDays()
 	end := minDate(g.c.Options.AsOf.Monday().AddDays(6), g.c.Calendar.End, dateMax)
 	for _, d := range g.c.Calendar.TeachingDays() {
 		if !d.After(end) {
@@ -560,8 +602,12 @@ func (g *gen) timetable(r *rand.Rand, s mypt.Student, e mypt.Enrolment, c mypt.C
 	}
 	slices.SortFunc(slotsOf, func(a, b [2]int) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
 	asOf := g.c.Options.AsOf
-	for _, d := range g.teach {
-		if d.Before(e.StartDate) || d.Before(g.c.Calendar.Start) || (!e.ActualEndDate.IsZero() && d.After(e.ActualEndDate)) {
+	days := g.teach
+	if e.StartDate.Before(g.c.Calendar.Start) {
+		days = append(slices.Clip(g.lastYear), g.teach...) // a second year: last year's registers too
+	}
+	for _, d := range days {
+		if d.Before(e.StartDate) || (!e.ActualEndDate.IsZero() && d.After(e.ActualEndDate)) {
 			continue
 		}
 		wd := (int(d.Weekday()) + 6) % 7
@@ -639,17 +685,16 @@ func (g *gen) ilp(r *rand.Rand, i int, s mypt.Student, courses []mypt.Course, p 
 	cal, asOf := g.c.Calendar, g.c.Options.AsOf
 	college := siteName(s.College)
 	welcome := cal.Start.AddDays(-10)
-	g.c.Documents = append(g.c.Documents, mypt.Document{
+	welcomeBody := welcomeText(s, courses[0], cal)
+	g.addLetter(mypt.Document{
 		DocumentID: s.StudentID + "-D1", StudentID: s.StudentID, Title: "Welcome to " + college, Category: "Letters",
 		CreatedAt: at(welcome, 9, 30), ContentType: "application/pdf",
-		Content: letterPDF(college, s, welcome, "Welcome to "+college, welcomeText(s, courses[0], cal)),
-	})
+	}, func() []byte { return letterPDF(college, s, welcome, "Welcome to "+college, welcomeBody) })
 	if concern := cal.Start.AddDays(42); p.attend < 0.85 && !concern.After(asOf) && s.Status == mypt.StudentCurrent {
-		g.c.Documents = append(g.c.Documents, mypt.Document{
+		g.addLetter(mypt.Document{
 			DocumentID: s.StudentID + "-D2", StudentID: s.StudentID, Title: "Attendance concern", Category: "Attendance",
 			CreatedAt: at(concern, 14, 0), ContentType: "application/pdf",
-			Content: letterPDF(college, s, concern, "Attendance concern", concernText(s)),
-		})
+		}, func() []byte { return letterPDF(college, s, concern, "Attendance concern", concernText(s)) })
 	}
 	if s.StudentID != SeedStudentID && r.IntN(6) > 0 {
 		lo, hi := 3, 7

@@ -1,0 +1,144 @@
+package portal
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"mypt"
+)
+
+// TestAccountPagesInBrowser opens every account page and staff page in headless Chromium at a
+// phone's width and runs axe-core on each: the request form (empty, then with errors), email
+// confirmation, student consent, forgot and reset password, and the staff site.
+func TestAccountPagesInBrowser(t *testing.T) {
+	t.Parallel()
+	exe := chromiumPath(t)
+	axe := axeSource(t)
+	h := newHarness(t, func(o *Options) { o.Portal.InsecureCookies = true })
+	pub := httptest.NewServer(h.srv.PublicHandler())
+	defer pub.Close()
+	internal := httptest.NewServer(h.srv.InternalHandler())
+	defer internal.Close()
+	bg := context.Background()
+
+	// Tokens for the link pages, made as the workflow makes them.
+	var verifyTok, consentTok, resetTok string
+	req := mypt.StoredAccountRequest{AccountRequest: mypt.AccountRequest{ParentFirstName: "Aoife", ParentLastName: "O’Neill",
+		Email: "aoife@example.org", StudentID: seedStudent, StudentFirstNames: "Siobhán", StudentLastName: "D'Arcy-O’Neill",
+		StudentDOB: mypt.NewDate(2002, 5, 1), Relationship: "Aunt"}, PasswordHash: "x"}
+	id, err := h.store.CreateAccountRequest(bg, req, time.Hour, func(_ int64, tok string) (mypt.OutboxMessage, error) {
+		verifyTok = tok
+		return mypt.OutboxMessage{EventKey: "b:verify", ToEmail: "aoife@example.org", Subject: "s", Text: "t"}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id2, _ := h.store.CreateAccountRequest(bg, mypt.StoredAccountRequest{AccountRequest: func() mypt.AccountRequest {
+		r := req.AccountRequest
+		r.Email = "aunt2@example.org"
+		return r
+	}(), PasswordHash: "x"}, time.Hour, func(int64, string) (mypt.OutboxMessage, error) {
+		return mypt.OutboxMessage{EventKey: "b:verify2", ToEmail: "aunt2@example.org", Subject: "s", Text: "t"}, nil
+	})
+	if _, err := h.store.DecideAccountRequest(bg, id2, nil, mypt.RequestDecision{From: []mypt.RequestState{mypt.RequestUnverified},
+		To: mypt.RequestAwaitingConsent, Verified: true, ConsentTTL: time.Hour, Match: &mypt.MatchReport{Outcome: mypt.MatchNeedsConsent,
+			Checks: []mypt.MatchCheck{{Name: mypt.CheckRequesterIsContact, Detail: "no contact"}}},
+		ConsentEmail: func(tok string) (mypt.OutboxMessage, error) {
+			consentTok = tok
+			return mypt.OutboxMessage{EventKey: "b:consent", ToEmail: "s@students.example.ac.uk", Subject: "s", Text: "t"}, nil
+		}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.IssueResetToken(bg, parentEmail, time.Hour, func(a mypt.Account, tok string) (mypt.OutboxMessage, error) {
+		resetTok = tok
+		return mypt.OutboxMessage{EventKey: "b:reset", ToEmail: a.Email, Subject: "s", Text: "t"}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	hash, _ := HashPassword("Staff-Password-Long-1", cheapArgon)
+	if _, err := h.store.CreateStaffUser(bg, "registry@example.ac.uk", "Registry", hash); err != nil {
+		t.Fatal(err)
+	}
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(bg, chromedp.ExecPath(exe), chromedp.Flag("headless", true),
+		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(360, 800))
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	defer cancelTimeout()
+	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(360, 800)); err != nil {
+		t.Fatalf("phone viewport: %v", err)
+	}
+	checkAxe := func(page string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](axe+";true")); err != nil {
+			t.Fatalf("inject axe on %s: %v", page, err)
+		}
+		out, err := chromedp.Run(ctx, chromedp.Evaluate[string](
+			`axe.run(document, {resultTypes: ["violations"]}).then(r => JSON.stringify(r.violations))`, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatalf("axe on %s: %v", page, err)
+		}
+		var vs []axeViolation
+		if err := json.Unmarshal([]byte(out), &vs); err != nil {
+			t.Fatalf("axe result: %v", err)
+		}
+		for _, v := range vs {
+			t.Logf("%s: axe %s (%s) on %d nodes", page, v.ID, v.Impact, len(v.Nodes))
+			if v.Impact == "serious" || v.Impact == "critical" {
+				var where []string
+				for _, n := range v.Nodes {
+					where = append(where, fmt.Sprint(n.Target))
+				}
+				t.Errorf("%s: axe %s (%s): %s at %s", page, v.ID, v.Impact, v.Help, strings.Join(where, ", "))
+			}
+		}
+		if w, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); err != nil || w > 360 {
+			t.Errorf("%s: page is %d px wide at a 360 px viewport (%v)", page, w, err)
+		}
+	}
+	open := func(page, url, wait string) {
+		t.Helper()
+		run("open "+page, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(wait)))
+		checkAxe(page)
+	}
+
+	open("account request", pub.URL+"/account-request", "#parent_first_name")
+	run("submit the empty form", chromedp.Click(chromedp.CSS(`button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(".error-summary")))
+	checkAxe("account request with errors")
+	open("confirm email", pub.URL+"/verify-email?token="+verifyTok, "button[type=submit]")
+	open("student consent", pub.URL+"/student-consent?token="+consentTok, "button[value=agree]")
+	open("expired link", pub.URL+"/verify-email?token=nope", "h1")
+	open("forgot password", pub.URL+"/forgot-password", "#email")
+	run("ask for a reset", chromedp.SendKeys(chromedp.ID("email"), "someone@example.org"),
+		chromedp.Click(chromedp.CSS(`button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(".notice")))
+	checkAxe("forgot password sent")
+	open("reset password", pub.URL+"/reset-password?token="+resetTok, "#password")
+
+	open("staff sign in", internal.URL+"/admin/login", "#email")
+	run("staff signs in", chromedp.SendKeys(chromedp.ID("email"), "registry@example.ac.uk"),
+		chromedp.SendKeys(chromedp.ID("password"), "Staff-Password-Long-1"),
+		chromedp.Click(chromedp.CSS(`button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(".figures")))
+	checkAxe("staff home")
+	open("staff requests", internal.URL+"/admin/requests", "h1")
+	open("staff request", fmt.Sprintf("%s/admin/requests/%d", internal.URL, id2), "h1")
+	open("staff unverified request", fmt.Sprintf("%s/admin/requests/%d", internal.URL, id), "h1")
+	open("staff accounts", internal.URL+"/admin/accounts?q=example", "h1")
+	open("staff account", fmt.Sprintf("%s/admin/accounts/%d", internal.URL, h.parent), "h1")
+	open("staff mailbox", internal.URL+"/admin/mailbox", "h1")
+}

@@ -1,0 +1,5 @@
+package portal_test
+
+import "mime"
+
+type mimeWordDecoder = mime.WordDecoder
