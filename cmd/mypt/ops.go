@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -9,20 +8,6 @@ import (
 	"mypt/adapters/sqlite"
 	"mypt/portal"
 )
-
-// lockCache takes the cache's lock (sqlite.AcquireLock) for as long as the app runs and
-// releases it as the very last shutdown step when called before the cache is opened. Call it
-// before sqlite.Open: `mypt restore` takes the same lock, so it can never swap the file under a
-// running daemon, and a second `mypt serve` on the same data directory fails at once naming
-// the first one's process id.
-func (a *app) lockCache(dbPath string) error {
-	lock, err := sqlite.AcquireLock(dbPath)
-	if err != nil {
-		return err
-	}
-	a.onShutdown("release cache lock", func(context.Context) error { return lock.Release() })
-	return nil
-}
 
 // registerOpsMetrics adds mypt_cache_size_bytes (the cache file plus its WAL, measured at
 // each scrape) to the app's registry; mypt_build_info and the Go and process collectors come

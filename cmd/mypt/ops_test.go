@@ -88,34 +88,20 @@ func TestOpsReadinessChecks(t *testing.T) {
 	}
 }
 
-func TestLockCacheAndOpsMetrics(t *testing.T) {
+func TestRegisterOpsMetrics(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dbPath := filepath.Join(t.TempDir(), "data", "mypt.db") // data directory not created yet
-	a := &app{log: slog.New(slog.DiscardHandler), reg: portal.NewRegistry("test")}
-	if err := a.lockCache(dbPath); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sqlite.AcquireLock(dbPath); !errors.Is(err, sqlite.ErrCacheInUse) {
-		t.Fatalf("second daemon on the same data directory: %v, want ErrCacheInUse", err)
-	}
+	dbPath := filepath.Join(t.TempDir(), "mypt.db")
 	store, err := sqlite.Open(ctx, dbPath, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.onShutdown("close cache", func(context.Context) error { return store.Close() })
+	defer store.Close()
+	a := &app{log: slog.New(slog.DiscardHandler), reg: portal.NewRegistry("test")}
 	if err := a.registerOpsMetrics(dbPath); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := portal.MinGaugeValue(a.reg, "mypt_cache_size_bytes"); err != nil || n <= 0 {
 		t.Fatalf("mypt_cache_size_bytes = %v, %v", n, err)
 	}
-	if err := a.shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	l, err := sqlite.AcquireLock(dbPath)
-	if err != nil {
-		t.Fatalf("lock after shutdown: %v", err)
-	}
-	l.Release()
 }
