@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -84,5 +85,23 @@ func TestOpsReadinessChecks(t *testing.T) {
 	}
 	if n := len(opsReadinessChecks(reg, opsReadiness{})); n != 0 {
 		t.Fatalf("checks with pull and mailbox off = %d, want none", n)
+	}
+}
+
+func TestRegisterOpsMetrics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbPath := filepath.Join(t.TempDir(), "mypt.db")
+	store, err := sqlite.Open(ctx, dbPath, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	a := &app{log: slog.New(slog.DiscardHandler), reg: portal.NewRegistry("test")}
+	if err := a.registerOpsMetrics(dbPath); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := portal.MinGaugeValue(a.reg, "mypt_cache_size_bytes"); err != nil || n <= 0 {
+		t.Fatalf("mypt_cache_size_bytes = %v, %v", n, err)
 	}
 }
