@@ -2,7 +2,7 @@
 -- (the accounts area). Instants are TimeFormat UTC text; dates YYYY-MM-DD.
 
 CREATE TABLE account_request (
-    request_id          INTEGER PRIMARY KEY,
+    request_id          INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: email event keys name it
     state               TEXT NOT NULL CHECK (state IN ('unverified', 'awaiting_consent', 'awaiting_staff', 'approved', 'rejected')),
     parent_first_name   TEXT NOT NULL,           -- exactly as typed (DM-3)
     parent_last_name    TEXT NOT NULL,
