@@ -16,6 +16,10 @@ const (
 	// requester is not a next of kin or verified contact with parental responsibility; the
 	// student is asked to consent.
 	MatchNeedsConsent MatchOutcome = "needs_consent"
+	// MatchNeedsStaff: a near miss that a person must judge — names that differ only by accents,
+	// or a requester whose name matches a qualifying contact for whom the MIS holds no (or a
+	// different) email. Never approved or rejected automatically.
+	MatchNeedsStaff MatchOutcome = "needs_staff"
 	// MatchRejected: the student's details are wrong, the student may not be seen, or the
 	// requester is barred. The parent is told only that the request was rejected.
 	MatchRejected MatchOutcome = "rejected"
@@ -32,6 +36,11 @@ const (
 	CheckContactRole            = "contact_next_of_kin_or_verified"
 	CheckParentalResponsibility = "contact_parental_responsibility"
 	CheckContactNotBarred       = "contact_not_barred"
+	// CheckNamesExact fails when a name differs from the MIS only by accents (Renee / Renée).
+	CheckNamesExact = "names_differ_only_by_accents"
+	// CheckRequesterEmail fails when the requester's name matches a qualifying contact but the
+	// MIS holds no email, or a different one, for that contact.
+	CheckRequesterEmail = "contact_email_on_record"
 )
 
 // MatchCheck is one check of a MatchReport. Detail is for staff only: it may say what the MIS
@@ -92,6 +101,9 @@ type MatchInput struct {
 	// NFC normalises a string to Unicode NFC (portal passes norm.NFC.String; the root package
 	// may not import x/text). Nil means strings are compared without normalisation.
 	NFC func(string) string
+	// StripAccents removes diacritics (portal passes NFD then drop combining marks). Nil means
+	// names that differ only by accents are simply different.
+	StripAccents func(string) string
 }
 
 // NameKey is the form in which names are compared: NFC, ’ and ‘ read as ', case folded,
@@ -136,6 +148,12 @@ func Match(in MatchInput) MatchReport {
 		return ok
 	}
 	key := func(s string) string { return NameKey(in.NFC, s) }
+	akey := func(s string) string {
+		if in.StripAccents == nil {
+			return "\x00" + key(s) // never equal to a differently spelt name
+		}
+		return key(in.StripAccents(key(s)))
+	}
 	req := in.Request
 	s := in.Student
 	if s == nil || s.StudentID != req.StudentID {
@@ -145,16 +163,21 @@ func Match(in MatchInput) MatchReport {
 	}
 	add(CheckStudentExists, true, "student %s found", s.StudentID)
 	studentOK := true
-	if key(req.StudentFirstNames) == key(s.LegalFirstNames) {
-		add(CheckStudentFirstNames, true, "%q matches the MIS's %q", req.StudentFirstNames, s.LegalFirstNames)
-	} else {
-		studentOK = add(CheckStudentFirstNames, false, "request says %q, MIS legal first names are %q", req.StudentFirstNames, s.LegalFirstNames) && studentOK
+	var accents []string // the names that differ from the MIS only by accents
+	nameCheck := func(check, what, got, mis string) {
+		switch {
+		case key(got) == key(mis):
+			add(check, true, "%q matches the MIS's %q", got, mis)
+		case akey(got) == akey(mis):
+			add(check, false, "request says %q, MIS %s %q: they differ only by accents", got, what, mis)
+			accents = append(accents, fmt.Sprintf("student %s %q / %q", what, got, mis))
+		default:
+			add(check, false, "request says %q, MIS %s %q", got, what, mis)
+			studentOK = false
+		}
 	}
-	if key(req.StudentLastName) == key(s.LegalLastName) {
-		add(CheckStudentLastName, true, "%q matches the MIS's %q", req.StudentLastName, s.LegalLastName)
-	} else {
-		studentOK = add(CheckStudentLastName, false, "request says %q, MIS legal last name is %q", req.StudentLastName, s.LegalLastName) && studentOK
-	}
+	nameCheck(CheckStudentFirstNames, "legal first names are", req.StudentFirstNames, s.LegalFirstNames)
+	nameCheck(CheckStudentLastName, "legal last name is", req.StudentLastName, s.LegalLastName)
 	if !s.DateOfBirth.IsZero() && req.StudentDOB == s.DateOfBirth {
 		add(CheckStudentDateOfBirth, true, "%s matches the MIS", req.StudentDOB.UK())
 	} else {
@@ -175,19 +198,22 @@ func Match(in MatchInput) MatchReport {
 	}
 
 	// The requester against the student's contacts. Every contact with the requester's name and
-	// email is considered; a barred one wins (refuse), then a qualifying one (approve).
-	var matched []Contact
-	var sameName []Contact
+	// email is considered; a barred one wins (refuse), then a qualifying one (approve). Contacts
+	// with the requester's name but no or another email, or a name that differs only by accents,
+	// are near misses: a barred one still refuses, a qualifying one sends the request to staff.
+	var matched, sameName, accentName []Contact
 	for _, c := range in.Contacts {
 		if c.StudentID != "" && c.StudentID != s.StudentID {
 			continue
 		}
-		if key(c.FirstName) == key(req.ParentFirstName) && key(c.LastName) == key(req.ParentLastName) {
-			if c.Email != "" && EmailKey(c.Email) == EmailKey(req.Email) {
-				matched = append(matched, c)
-			} else {
-				sameName = append(sameName, c)
-			}
+		exact := key(c.FirstName) == key(req.ParentFirstName) && key(c.LastName) == key(req.ParentLastName)
+		switch {
+		case exact && c.Email != "" && EmailKey(c.Email) == EmailKey(req.Email):
+			matched = append(matched, c)
+		case exact:
+			sameName = append(sameName, c)
+		case akey(c.FirstName) == akey(req.ParentFirstName) && akey(c.LastName) == akey(req.ParentLastName):
+			accentName = append(accentName, c)
 		}
 	}
 	var best *Contact
@@ -205,15 +231,53 @@ func Match(in MatchInput) MatchReport {
 		}
 	}
 	if best == nil {
+		for _, near := range [][]Contact{sameName, accentName} {
+			for i := range near {
+				if near[i].PortalAccessBarred {
+					best = &near[i]
+					break
+				}
+			}
+			if best != nil {
+				break
+			}
+		}
+	}
+	if best == nil {
 		detail := fmt.Sprintf("no contact of the student has the name %q %q and email %q", req.ParentFirstName, req.ParentLastName, req.Email)
 		if len(sameName) > 0 {
 			detail += fmt.Sprintf("; contact %s has that name with email %q", sameName[0].ContactID, sameName[0].Email)
 		}
 		add(CheckRequesterIsContact, false, "%s", detail)
-		if studentOK {
-			rep.Outcome = MatchNeedsConsent
-		} else {
+		var near *Contact
+		for _, list := range [][]Contact{sameName, accentName} {
+			for i := range list {
+				if near == nil && acctQualifies(list[i]) {
+					near = &list[i]
+				}
+			}
+		}
+		switch {
+		case !studentOK:
 			rep.Outcome = MatchRejected
+		case near != nil && key(near.FirstName) == key(req.ParentFirstName) && key(near.LastName) == key(req.ParentLastName):
+			rep.ContactID = near.ContactID
+			held := "no email"
+			if near.Email != "" {
+				held = fmt.Sprintf("the email %q", near.Email)
+			}
+			add(CheckRequesterEmail, false, "contact %s (%s %s, relationship %q) has the requester's name and may be approved, but the MIS holds %s for them, not %q: check who this is",
+				near.ContactID, near.FirstName, near.LastName, near.Relationship, held, req.Email)
+			rep.Outcome, rep.Reason = MatchNeedsStaff, CheckRequesterEmail
+		case near != nil:
+			rep.ContactID = near.ContactID
+			accents = append(accents, fmt.Sprintf("requester %q %q / contact %s %q %q", req.ParentFirstName, req.ParentLastName, near.ContactID, near.FirstName, near.LastName))
+			fallthrough
+		case len(accents) > 0:
+			add(CheckNamesExact, false, "names differ from the MIS only by accents: %s", strings.Join(accents, "; "))
+			rep.Outcome, rep.Reason = MatchNeedsStaff, CheckNamesExact
+		default:
+			rep.Outcome = MatchNeedsConsent
 		}
 		return rep
 	}
@@ -225,6 +289,9 @@ func Match(in MatchInput) MatchReport {
 	switch {
 	case !studentOK || !notBarred:
 		rep.Outcome = MatchRejected
+	case len(accents) > 0:
+		add(CheckNamesExact, false, "names differ from the MIS only by accents: %s", strings.Join(accents, "; "))
+		rep.Outcome, rep.Reason = MatchNeedsStaff, CheckNamesExact
 	case roleOK && prOK:
 		rep.Outcome = MatchApproved
 	default:

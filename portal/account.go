@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"golang.org/x/text/unicode/norm"
 
@@ -150,6 +151,18 @@ func (s *Server) accounts(w http.ResponseWriter, r *http.Request) *accountsSite 
 
 // acctNFC is the normaliser the matching rules compare names with.
 func acctNFC(s string) string { return norm.NFC.String(s) }
+
+// acctStripAccents removes diacritics, so the matching rules can tell "Renee" from "Renée" is a
+// near miss for staff rather than a different name.
+func acctStripAccents(s string) string {
+	var b strings.Builder
+	for _, r := range norm.NFD.String(s) {
+		if !unicode.Is(unicode.Mn, r) {
+			b.WriteRune(r)
+		}
+	}
+	return norm.NFC.String(b.String())
+}
 
 // formView is the account request page.
 type formView struct {
@@ -432,7 +445,7 @@ func (a *accountsSite) matchDecision(ctx context.Context, s *Server, req mypt.St
 		return mypt.RequestDecision{}, "", err
 	}
 	rep := mypt.Match(mypt.MatchInput{Request: req.AccountRequest, Student: st, Contacts: contacts, Today: s.today(),
-		Policy: s.opts.Eligibility, NFC: acctNFC})
+		Policy: s.opts.Eligibility, NFC: acctNFC, StripAccents: acctStripAccents})
 	d := mypt.RequestDecision{Match: &rep, ContactID: rep.ContactID, Reason: rep.Reason, DecidedBy: "auto"}
 	parent := acctJoinName(req.ParentFirstName, req.ParentLastName)
 	name := studentDisplayName(st, req)
@@ -451,6 +464,8 @@ func (a *accountsSite) matchDecision(ctx context.Context, s *Server, req mypt.St
 		} else {
 			d.To, d.DecidedBy = mypt.RequestAwaitingStaff, ""
 		}
+	case mypt.MatchNeedsStaff:
+		d.To, d.DecidedBy = mypt.RequestAwaitingStaff, ""
 	case mypt.MatchNeedsConsent:
 		if st == nil || st.CollegeEmail == "" {
 			d.To, d.DecidedBy = mypt.RequestAwaitingStaff, ""

@@ -944,3 +944,40 @@ func TestUnansweredConsentExpiresIntoRejection(t *testing.T) {
 		t.Fatalf("consent link after expiry: %d", code)
 	}
 }
+
+func TestNearMissesGoToStaffNotAutoDecided(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, config.ApprovalAuto)
+	staff := e.staff()
+	for _, tc := range []struct {
+		name   string
+		p      parent
+		reason string
+		report string
+	}{
+		{"next of kin with an email the MIS does not hold",
+			parent{"Liam", "O'Neill-Smith", "liam.new@example.org", "Copper-Meadow-Falcon-19", "S100", "Siobhán Mary", "O'Neill-Smith", "05/04/2009", "Father"},
+			mypt.CheckRequesterEmail, "liam@example.org"},
+		{"student name differing only by accents",
+			parent{"Aoife", "O'Neill-Smith", "aoife@example.org", "Tangerine-Kettle-Harbour-42", "S100", "Siobhan Mary", "O'Neill-Smith", "05/04/2009", "Mother"},
+			mypt.CheckNamesExact, "only by accents"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			page := e.request(tc.p)
+			if !strings.Contains(page, "submitted for approval") {
+				t.Fatalf("confirmation page:\n%s", page)
+			}
+			if got := e.mails(); len(got) != 0 {
+				t.Fatalf("emails before staff looked: %+v", got)
+			}
+			q := e.lastRequest(strings.ToLower(tc.p.email))
+			if q.State != mypt.RequestAwaitingStaff || q.Reason != tc.reason || q.DecidedBy != "" {
+				t.Fatalf("request %+v, want awaiting_staff for %s", q, tc.reason)
+			}
+			code, detail := staff.get(fmt.Sprintf("/admin/requests/%d", q.ID))
+			if code != http.StatusOK || !strings.Contains(detail, tc.report) {
+				t.Fatalf("match report %d lacks %q:\n%s", code, tc.report, detail)
+			}
+		})
+	}
+}
