@@ -70,7 +70,7 @@ func startDemoTDS(ctx context.Context, dir string, rows []mypt.Row, store *sqlit
 	}
 	d.Source = src
 	// The demo's MIS is served afresh: watermarks from an earlier run would be ahead of it.
-	p, err := newMISPuller(mis, src, store, logger, reg, time.Now)
+	p, err := newMISPuller(mis, src, store, logger, reg, time.Now, nil)
 	if err != nil {
 		return fail(err)
 	}

@@ -1,9 +1,52 @@
 package main
 
 import (
+	"context"
+	"sync"
+
 	"mypt"
+	"mypt/portal"
 	"mypt/syncer"
 )
+
+// syncDone fans "the cache has just changed from the MIS" (an applied push batch, a finished
+// pull pass) out to whoever must act at once — the eligibility sweep, so access that a sync
+// ended ends now rather than at the next timer tick. syncer and portal never see each other:
+// each calls a plain func() wired here.
+type syncDone struct {
+	mu  sync.Mutex
+	fns []func()
+}
+
+func (s *syncDone) add(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fns = append(s.fns, fn)
+}
+
+func (s *syncDone) notify() {
+	s.mu.Lock()
+	fns := append([]func(){}, s.fns...)
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
+
+// notifyingApplier is the push handler's view of the store: after a batch is applied (not a
+// duplicate, not a failure) it calls after.
+type notifyingApplier struct {
+	portal.BatchApplier
+	after func()
+}
+
+func (n notifyingApplier) ApplyBatch(ctx context.Context, b mypt.Batch) (mypt.BatchResult, error) {
+	res, err := n.BatchApplier.ApplyBatch(ctx, b)
+	if err == nil && !res.Duplicate {
+		n.after()
+	}
+	return res, err
+}
 
 // addEligibility adds the accounts area's sweep: it re-checks every approved link on a timer
 // (accounts.sweep_interval) and ends access that is no longer allowed, emailing the parent;
@@ -20,6 +63,7 @@ func (a *app) addEligibility() error {
 	if err != nil {
 		return err
 	}
+	a.synced.add(e.Notify)
 	a.workers = append(a.workers, worker{name: "eligibility sweep", run: e.Run})
 	return nil
 }

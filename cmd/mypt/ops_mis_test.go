@@ -146,7 +146,7 @@ func TestReadyzFollowsTheMIS(t *testing.T) {
 	}
 	t.Cleanup(func() { src.Close() })
 	reg := portal.NewRegistry("test")
-	puller, err := newMISPuller(mis, src, store, nil, reg, clock)
+	puller, err := newMISPuller(mis, src, store, nil, reg, clock, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 // the configured tokens (none configured: every push answers 401).
 func newPushHandler(a *app) (http.Handler, error) {
 	return portal.NewPushHandler(portal.PushOptions{
-		Applier: a.store, Tokens: a.cfg.Push.Tokens, MaxBodyBytes: a.cfg.Push.MaxBodyBytes,
+		Applier: notifyingApplier{BatchApplier: a.store, after: a.synced.notify}, Tokens: a.cfg.Push.Tokens, MaxBodyBytes: a.cfg.Push.MaxBodyBytes,
 		Logger: a.log, Registerer: a.reg,
 	}), nil
 }

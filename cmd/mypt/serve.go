@@ -126,7 +126,9 @@ type app struct {
 	syncNow  http.Handler // POST /mis/v1/sync; nil when the pull syncer is off
 	// mailboxOn says the mailbox watcher runs (so /readyz checks it is connected).
 	mailboxOn bool
-	workers   []worker
+	// synced is told of every applied push batch and pull pass (eligibilitywire.go).
+	synced  syncDone
+	workers []worker
 	// steps are run in reverse order by shutdown (LIFO): the last thing started stops first.
 	steps []step
 	// shutdownTimeout bounds shutdown (ShutdownTimeout; tests shorten it).

@@ -85,8 +85,10 @@ func openMISSource(ctx context.Context, mis config.MISConfig, dsn string, logger
 }
 
 // newMISPuller wires the pull loop onto a source and the cache, with run history in the cache.
+// afterRun, when set, is called after every entity's pass has been recorded (serve passes the
+// eligibility sweep's Notify, so access that a sync ended ends at once).
 func newMISPuller(mis config.MISConfig, src syncer.Source, store *sqlite.Store, logger *slog.Logger,
-	reg prometheus.Registerer, now func() time.Time) (*syncer.Puller, error) {
+	reg prometheus.Registerer, now func() time.Time, afterRun func()) (*syncer.Puller, error) {
 	loc, err := misLocation(mis)
 	if err != nil {
 		return nil, err
@@ -112,8 +114,21 @@ func newMISPuller(mis config.MISConfig, src syncer.Source, store *sqlite.Store, 
 		PollInterval: mis.PollInterval, PassTimeout: mis.PassTimeout, BatchRows: mis.BatchRows,
 		Reconcile: daily, MaxDeleteShare: mis.MaxDeleteShare,
 		RetryAttempts: mis.RetryAttempts, RetryBackoff: mis.RetryBackoff, RetryMaxBackoff: mis.RetryMaxBackoff,
-		RecordRun: recordRunIn(store), Logger: logger, Registerer: reg, Now: now,
+		RecordRun: recordRunThen(recordRunIn(store), afterRun), Logger: logger, Registerer: reg, Now: now,
 	})
+}
+
+// recordRunThen records the run, then calls after (when set) whatever the record's outcome: a
+// failed pass may still have committed batches.
+func recordRunThen(record func(context.Context, syncer.Run) error, after func()) func(context.Context, syncer.Run) error {
+	if after == nil {
+		return record
+	}
+	return func(ctx context.Context, r syncer.Run) error {
+		err := record(ctx, r)
+		after()
+		return err
+	}
 }
 
 // recordRunIn stores the syncer's runs in the cache's run history.
@@ -218,7 +233,7 @@ func syncOnce(ctx context.Context, sf syncFlags, env syncEnv) error {
 	if !src.SnapshotIsolation() {
 		env.Logger.Warn("mis: reading in READ COMMITTED")
 	}
-	p, err := newMISPuller(env.MIS, src, store, env.Logger, prometheus.NewRegistry(), env.Now)
+	p, err := newMISPuller(env.MIS, src, store, env.Logger, prometheus.NewRegistry(), env.Now, nil)
 	if err != nil {
 		return err
 	}
@@ -272,7 +287,7 @@ func (a *app) addMISPuller(ctx context.Context) (*syncer.Puller, error) {
 	if !src.SnapshotIsolation() {
 		a.log.Warn("mis: reading in READ COMMITTED")
 	}
-	p, err := newMISPuller(a.cfg.MIS, src, a.store, a.log, a.reg, a.now)
+	p, err := newMISPuller(a.cfg.MIS, src, a.store, a.log, a.reg, a.now, a.synced.notify)
 	if err != nil {
 		src.Close()
 		return nil, err
