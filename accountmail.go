@@ -168,7 +168,7 @@ func (s MailSettings) Compose(kind EmailKind, eventKey string, data EmailData) (
 	if data.ToName == "" {
 		data.ToName = "Parent or Guardian"
 	}
-	v := emailView{MailSettings: s, EmailData: data, LoginLink: s.Link("/login", ""), HelpLink: s.Link("/help", "")}
+	v := emailView{MailSettings: s, EmailData: data, LoginLink: s.Link("/login", ""), HelpLink: s.Link("/help/creating-an-account", "")}
 	if t.path != "" {
 		v.Link = s.Link(t.path, data.Token)
 	}
@@ -178,7 +178,7 @@ func (s MailSettings) Compose(kind EmailKind, eventKey string, data EmailData) (
 	if err != nil {
 		return OutboxMessage{}, fmt.Errorf("compose %s email: subject: %w", kind, err)
 	}
-	footer := "\n\n{{.CollegeName}} Parent Portal Support: {{.SupportEmail}}{{if .AttendanceEmail}}\nAttendance queries: {{.AttendanceEmail}}{{end}}\nThis email was sent automatically; please do not reply to it.\n"
+	footer := "\n\n{{.CollegeName}} Parent Portal Support: {{.SupportEmail}}{{if .AttendanceEmail}}\nAttendance queries: {{.AttendanceEmail}}{{end}}\nIf you have a question, reply to this email or write to {{.SupportEmail}}.\n"
 	textBody := strings.NewReplacer("{{link}}", "{{.Link}}", "{{login}}", "Sign in: {{.LoginLink}}", "{{help}}", "Help with account requests: {{.HelpLink}}").Replace(t.body) + footer
 	text, err := acctRenderText(textBody, v)
 	if err != nil {

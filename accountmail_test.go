@@ -57,3 +57,23 @@ func assertContains(t *testing.T, s string, parts ...string) {
 		}
 	}
 }
+
+// Replies go to support (Reply-To), so no email may tell the parent not to reply; the
+// rejection email links to the help topic on creating an account.
+func TestEmailsInviteRepliesAndLinkTheAccountHelp(t *testing.T) {
+	s := MailSettings{CollegeName: "Croydon College", SupportEmail: "support@croydon.example.ac.uk", PublicBaseURL: "https://portal.example.ac.uk"}
+	for kind := range emailTemplates {
+		m, err := s.Compose(kind, "k", EmailData{ToEmail: "p@example.org", ToName: "Pat", StudentName: "Sam", ParentName: "Pat", Relation: "Aunt", Token: "tok"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, body := range []string{m.Text, m.HTML} {
+			if strings.Contains(strings.ToLower(body), "do not reply") || !strings.Contains(body, "reply to this email or write to support@croydon.example.ac.uk") {
+				t.Errorf("%s email does not invite replies to support:\n%s", kind, body)
+			}
+		}
+		if kind == EmailRejected && !strings.Contains(m.Text, "https://portal.example.ac.uk/help/creating-an-account") {
+			t.Errorf("rejection email lacks the help link:\n%s", m.Text)
+		}
+	}
+}

@@ -302,7 +302,7 @@ func (s *Server) handleAccountRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	stored := mypt.StoredAccountRequest{AccountRequest: req, PasswordHash: hash, ClientAddr: s.clientAddr(r)}
-	_, err = a.store.CreateAccountRequest(r.Context(), stored, a.cfg.VerifyTokenTTL, func(id int64, token string) (mypt.OutboxMessage, error) {
+	id, err := a.store.CreateAccountRequest(r.Context(), stored, a.cfg.VerifyTokenTTL, func(id int64, token string) (mypt.OutboxMessage, error) {
 		return a.mail.Compose(mypt.EmailVerify, fmt.Sprintf("request:%d:verify:%s", id, token[:12]), mypt.EmailData{
 			ToEmail: req.Email, ToName: acctJoinName(req.ParentFirstName, req.ParentLastName), Token: token, ExpiresIn: a.cfg.VerifyTokenTTL,
 			StudentName: acctJoinName(req.StudentFirstNames, req.StudentLastName) + " (Student ID " + req.StudentID + ")"})
@@ -311,8 +311,18 @@ func (s *Server) handleAccountRequest(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
-	s.message(w, r, http.StatusOK, "Check your email", "/help", "Help with account requests",
-		"Thank you. We have sent an email to "+req.Email+". Open the link in it to confirm your email address and complete your request.",
+	if err := a.store.WriteAudit(r.Context(), mypt.AuditEntry{At: s.now(), Actor: "requester", Action: "request_submitted",
+		StudentID: req.StudentID, Page: fmt.Sprintf("request:%d", id), ClientAddr: s.clientAddr(r)}); err != nil {
+		s.log.Error("portal: audit account request", "err", err)
+	}
+	// Post/Redirect/Get: refreshing the next page must not send the form (and an email) again.
+	http.Redirect(w, r, "/account-request/sent", http.StatusSeeOther)
+}
+
+// handleAccountRequestSent is where a submitted request lands (see handleAccountRequest).
+func (s *Server) handleAccountRequestSent(w http.ResponseWriter, r *http.Request) {
+	s.message(w, r, http.StatusOK, "Check your email", "/help/"+helpCreatingAccountSlug, "Help with creating an account",
+		"Thank you. We have sent an email to the address you gave. Open the link in it to confirm your email address and complete your request.",
 		"If the email has not arrived within a few minutes, check your Spam or Junk folder. If you submit the form again, only the newest link will work.")
 }
 
@@ -400,7 +410,7 @@ func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) {
 	d.From = []mypt.RequestState{mypt.RequestUnverified}
 	d.Verified = true
 	d.Audit = append(d.Audit, mypt.AuditEntry{Actor: "system", Action: "request_verified", StudentID: req.StudentID,
-		Page: fmt.Sprintf("request:%d", req.ID), Detail: string(d.To) + " " + d.Reason, ClientAddr: s.clientAddr(r)})
+		Page: fmt.Sprintf("request:%d", req.ID), Detail: acctJoinName(string(d.To), d.Reason), ClientAddr: s.clientAddr(r)})
 	_, err = a.store.DecideAccountRequest(ctx, req.ID, &mypt.TokenUse{Purpose: mypt.TokenVerify, Raw: tok}, d)
 	if errors.Is(err, mypt.ErrNotFound) {
 		s.expiredLink(w, r, "email confirmation", "/account-request")
@@ -424,7 +434,7 @@ func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) {
 			"Thank you for confirming your email address. Your details are not recorded as the student's next of kin or a verified contact, so we have asked the student to consent before you can see their records.",
 			"You will receive an email when your request has been decided.")
 	default:
-		s.message(w, r, http.StatusOK, "We could not approve your request", "/help", "Help with account requests",
+		s.message(w, r, http.StatusOK, "We could not approve your request", "/help/"+helpCreatingAccountSlug, "Help with creating an account",
 			"Thank you for confirming your email address. We could not approve your request, and we have emailed you what to check before you try again.")
 	}
 }
@@ -761,3 +771,6 @@ func (v *formView) F(name, label, typ, autocomplete, hint string) fieldArgs {
 	return fieldArgs{Name: name, Label: label, Type: typ, Autocomplete: autocomplete, Hint: hint,
 		Value: v.Value(name), Error: v.FieldError(name), Required: name != mypt.FieldHomePhone}
 }
+
+// helpCreatingAccountSlug is the help topic (portal/help.go) the account pages link to.
+const helpCreatingAccountSlug = "creating-an-account"

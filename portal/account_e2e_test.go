@@ -288,9 +288,13 @@ var aoife = parent{"Aoife", "O'Neill-Smith", "Aoife@Example.org", "Tangerine-Ket
 func (e *env) request(p parent) string {
 	e.t.Helper()
 	b := e.browser(e.public.URL)
-	code, body, _ := b.post("/account-request", "/account-request", p.form())
-	if code != http.StatusOK || !strings.Contains(body, "Check your email") {
-		e.t.Fatalf("request: %d\n%s", code, body)
+	code, body, resp := b.post("/account-request", "/account-request", p.form())
+	if code != http.StatusSeeOther || resp.Header.Get("Location") != "/account-request/sent" {
+		e.t.Fatalf("request: %d (Location %q), want 303 to /account-request/sent\n%s", code, resp.Header.Get("Location"), body)
+	}
+	if code, body = b.get("/account-request/sent"); code != http.StatusOK || !strings.Contains(body, "Check your email") ||
+		!strings.Contains(body, `href="/help/creating-an-account"`) {
+		e.t.Fatalf("sent page: %d\n%s", code, body)
 	}
 	verify := e.mailTo(strings.ToLower(p.email))
 	tok := link(e.t, verify, "/verify-email")
@@ -411,14 +415,25 @@ func TestAccountRequestManualApprovalThroughStaffSite(t *testing.T) {
 	q := e.lastRequest("aoife@example.org")
 	reqPath := fmt.Sprintf("/admin/requests/%d", q.ID)
 	code, detail := staff.get(reqPath)
-	for _, want := range []string{"student_first_names", "passed", "Siobhán Mary", "aoife@example.org", "C1"} {
+	for _, want := range []string{"Student ID exists", "passed", "Siobhán Mary", "aoife@example.org", "C1",
+		"Waiting for staff to decide", "The request beside the MIS", "✓", "<th>NOK</th>", "<th>Barred</th>"} {
 		if !strings.Contains(detail, want) {
 			t.Errorf("request page lacks %q", want)
+		}
+	}
+	for _, raw := range []string{"awaiting_staff", "student_first_names"} {
+		if strings.Contains(detail, raw) {
+			t.Errorf("request page shows the raw code %q", raw)
 		}
 	}
 	code, _, _ = staff.post(reqPath, reqPath+"/approve", url.Values{"reason": {"checked against the enrolment form"}})
 	if code != http.StatusSeeOther {
 		t.Fatalf("approve: %d", code)
+	}
+	// After the decision the page says so, and who made it, in words.
+	if _, detail = staff.get(reqPath); !strings.Contains(detail, "Account request "+fmt.Sprint(q.ID)+": Approved") ||
+		!strings.Contains(detail, "Registry (registry@croydon.example.ac.uk)") || strings.Contains(detail, "staff:") {
+		t.Errorf("request page after approval:\n%s", detail)
 	}
 	e.mailTo("aoife@example.org")
 	_, code, home := e.signIn("aoife@example.org", aoife.password)
@@ -555,8 +570,9 @@ func TestNonNextOfKinGoesThroughStudentConsent(t *testing.T) {
 	tok := link(t, *toStudent, "/student-consent")
 	student := e.browser(e.public.URL)
 	code, form := student.get("/student-consent?token=" + tok)
-	if code != http.StatusOK || !strings.Contains(form, "Uncle Bob (Uncle)") {
-		t.Fatalf("consent page %d:\n%s", code, form)
+	if code != http.StatusOK || !strings.Contains(form, "Uncle Bob (Uncle) has asked to see your college records") ||
+		strings.Contains(form, "parent or guardian") {
+		t.Fatalf("consent page %d (must speak to the student and not call an uncle a parent):\n%s", code, form)
 	}
 	code, body, _ := student.post("/student-consent?token="+tok, "/student-consent", url.Values{"token": {tok}, "decision": {"agree"}})
 	if code != http.StatusOK || !strings.Contains(body, "given your consent") {
@@ -762,7 +778,7 @@ func TestStaffUnlocksLockedAccount(t *testing.T) {
 	}
 	staff := e.staff()
 	code, list := staff.get("/admin/accounts")
-	if code != http.StatusOK || !strings.Contains(list, "aoife@example.org") || !strings.Contains(list, "failed_attempts") {
+	if code != http.StatusOK || !strings.Contains(list, "aoife@example.org") || !strings.Contains(list, "too many wrong passwords") || strings.Contains(list, "failed_attempts") {
 		t.Fatalf("locked list %d:\n%s", code, list)
 	}
 	a, _ := e.store.AccountByEmail(context.Background(), "aoife@example.org")
@@ -979,5 +995,55 @@ func TestNearMissesGoToStaffNotAutoDecided(t *testing.T) {
 				t.Fatalf("match report %d lacks %q:\n%s", code, tc.report, detail)
 			}
 		})
+	}
+}
+
+func TestAuditRecordsSubmissionAndEveryFailedSignIn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, config.ApprovalAuto)
+	e.request(aoife)
+	e.mailTo("aoife@example.org")
+	acct, err := e.store.AccountByEmail(context.Background(), "aoife@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.signIn("aoife@example.org", "Wrong-Password-Entirely-1")
+	e.signIn("stranger@example.org", "Some-Password-Here-2")
+	// Sign-in records are written by the audit writer behind the request: wait for them.
+	var entries []mypt.AuditEntry
+	for i := 0; ; i++ {
+		entries, err = e.store.AuditEntries(context.Background(), time.Time{}, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, en := range entries {
+			if en.Action == "login_failed" {
+				n++
+			}
+		}
+		if n >= 2 || i == 200 {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	var got []string
+	for _, en := range entries {
+		got = append(got, en.Actor+" "+en.Action+" ["+en.Detail+"]")
+		for _, secret := range []string{"stranger@example.org", "Wrong-Password", "Some-Password"} {
+			if strings.Contains(fmt.Sprintf("%+v", en), secret) {
+				t.Errorf("audit entry %+v holds %q", en, secret)
+			}
+		}
+		if en.Detail != strings.TrimSpace(en.Detail) {
+			t.Errorf("audit detail %q has stray spaces", en.Detail)
+		}
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{"requester request_submitted", "system request_verified [approved]",
+		fmt.Sprintf("account:%d login_failed", acct.ID), "unknown login_failed"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("audit lacks %q; have\n%s", want, all)
+		}
 	}
 }

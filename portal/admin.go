@@ -341,20 +341,16 @@ func (v *adminHomeView) Pending(stage string) int { return v.Counts.Pending[mypt
 
 type requestRow struct {
 	mypt.StoredAccountRequest
-	Created string
-	Outcome string
+	Created   string
+	StateText string
+	Outcome   string
 }
 
 func (s *Server) requestRows(reqs []mypt.StoredAccountRequest) []requestRow {
 	rows := make([]requestRow, len(reqs))
 	for i, q := range reqs {
-		rows[i] = requestRow{StoredAccountRequest: q, Created: s.showTime(q.CreatedAt)}
-		if q.Match != nil {
-			rows[i].Outcome = string(q.Match.Outcome)
-			if q.Match.Reason != "" {
-				rows[i].Outcome += " (" + q.Match.Reason + ")"
-			}
-		}
+		rows[i] = requestRow{StoredAccountRequest: q, Created: s.showTime(q.CreatedAt), StateText: stateWords(q.State),
+			Outcome: outcomeText(q.Match)}
 	}
 	return rows
 }
@@ -423,7 +419,12 @@ type adminRequestView struct {
 	Decided    string
 	Student    *mypt.Student
 	Contacts   []mypt.Contact
-	Checks     []mypt.MatchCheck
+	Checks     []checkRow
+	StateText  string
+	Outcome    string
+	ReasonText string
+	DecidedBy  string
+	Compare    []compareRow
 	Pending    bool
 	CanApprove bool
 	Error      string
@@ -439,8 +440,12 @@ func (s *Server) loadRequestView(r *http.Request, id int64) (*adminRequestView, 
 		Created: s.showTime(q.CreatedAt), Verified: s.showTime(q.VerifiedAt), Decided: s.showTime(q.DecidedAt),
 		Pending:    q.State == mypt.RequestAwaitingStaff || q.State == mypt.RequestAwaitingConsent,
 		CanApprove: q.State == mypt.RequestAwaitingStaff}
+	v.StateText, v.Outcome, v.ReasonText = stateWords(q.State), outcomeText(q.Match), reasonText(q.Reason)
+	v.DecidedBy = s.deciderText(ctx, q.DecidedBy)
 	if q.Match != nil {
-		v.Checks = q.Match.Checks
+		for _, c := range q.Match.Checks {
+			v.Checks = append(v.Checks, checkRow{MatchCheck: c, Label: checkText(c.Name)})
+		}
 	}
 	st, err := s.acct.store.Student(ctx, q.StudentID)
 	switch {
@@ -452,6 +457,7 @@ func (s *Server) loadRequestView(r *http.Request, id int64) (*adminRequestView, 
 	case !errors.Is(err, mypt.ErrNotFound):
 		return nil, err
 	}
+	v.Compare = compareRequest(q, v.Student, v.Contacts)
 	return v, nil
 }
 
@@ -564,6 +570,7 @@ func (s *Server) adminDecide(w http.ResponseWriter, r *http.Request, approve boo
 type accountRow struct {
 	mypt.Account
 	Locked    string
+	LockText  string
 	LastLogin string
 }
 
@@ -577,7 +584,7 @@ type adminAccountsView struct {
 func (s *Server) accountRows(accts []mypt.Account) []accountRow {
 	rows := make([]accountRow, len(accts))
 	for i, a := range accts {
-		rows[i] = accountRow{Account: a, Locked: s.showTime(a.LockedAt), LastLogin: s.showTime(a.LastLoginAt)}
+		rows[i] = accountRow{Account: a, Locked: s.showTime(a.LockedAt), LastLogin: s.showTime(a.LastLoginAt), LockText: reasonText(a.LockReason)}
 	}
 	return rows
 }

@@ -286,6 +286,7 @@ func (s *Server) routesPublic() *httprouter.Router {
 	// Account requests, email verification, password reset and student consent: portal/account*.go.
 	h("GET", "/account-request", s.handleAccountRequestForm)
 	h("POST", "/account-request", s.handleAccountRequest)
+	h("GET", "/account-request/sent", s.handleAccountRequestSent)
 	h("GET", "/verify-email", s.handleVerifyEmailForm)
 	h("POST", "/verify-email", s.handleVerifyEmail)
 	h("GET", "/forgot-password", s.handleForgotPasswordForm)

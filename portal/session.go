@@ -326,6 +326,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, mypt.ErrNotFound) {
 		VerifyPassword(password, s.dummy) // the same work as for a real account
 		s.signins.WithLabelValues(signinFailure).Inc()
+		// Recorded without the address typed: the audit log must not collect strangers' emails.
+		s.audit.add(mypt.AuditEntry{At: s.now(), Actor: "unknown", Action: "login_failed", ClientAddr: addr,
+			Detail: "no account has that email"})
 		n := s.shadow.fail(email)
 		s.failureMessage(v, n, n >= s.cfg.LockoutAttempts)
 		show(http.StatusUnauthorized)
@@ -353,6 +356,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			s.renderError(w, r, err)
 			return
 		}
+		s.audit.add(mypt.AuditEntry{At: s.now(), Actor: actor(acct.ID), Action: "login_failed", ClientAddr: addr,
+			Detail: fmt.Sprintf("wrong password (attempt %d)", f.Attempts)})
 		if f.NewlyLocked {
 			s.lockouts.Inc()
 			s.audit.add(mypt.AuditEntry{At: s.now(), Actor: actor(acct.ID), Action: "lockout", ClientAddr: addr,
