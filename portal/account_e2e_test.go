@@ -1047,3 +1047,31 @@ func TestAuditRecordsSubmissionAndEveryFailedSignIn(t *testing.T) {
 		}
 	}
 }
+
+func TestSecondRequestReplacesTheOneAwaitingStaff(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, config.ApprovalManual)
+	e.request(aoife)
+	first := e.lastRequest("aoife@example.org")
+	again := aoife
+	again.password = "Lantern-Orchid-Velvet-77"
+	e.request(again)
+	second := e.lastRequest("aoife@example.org")
+	if second.ID == first.ID {
+		t.Fatal("no second request")
+	}
+	queue, err := e.store.AccountRequests(context.Background(), []mypt.RequestState{mypt.RequestAwaitingStaff}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(queue) != 1 || queue[0].ID != second.ID {
+		t.Fatalf("queue %+v, want only request %d", queue, second.ID)
+	}
+	old, err := e.store.AccountRequest(context.Background(), first.ID)
+	if err != nil || old.State != mypt.RequestRejected || old.Reason != fmt.Sprintf("replaced by request %d", second.ID) || old.PasswordHash != "" {
+		t.Fatalf("older request %+v %v", old, err)
+	}
+	if got := e.mails(); len(got) != 0 {
+		t.Fatalf("the replaced request sent email: %+v", got)
+	}
+}

@@ -308,6 +308,11 @@ func (s *Store) DecideAccountRequest(ctx context.Context, id int64, use *mypt.To
 				return err
 			}
 		}
+		if d.Verified && d.To != mypt.RequestRejected {
+			if err := s.supersedeTx(ctx, tx, q, now); err != nil {
+				return err
+			}
+		}
 		for _, m := range d.Emails {
 			if _, err := s.EnqueueEmailTx(ctx, tx, m); err != nil {
 				return err
@@ -323,6 +328,46 @@ func (s *Store) DecideAccountRequest(ctx context.Context, id int64, use *mypt.To
 		return out, fmt.Errorf("sqlite: decide account request %d: %w", id, err)
 	}
 	return out, nil
+}
+
+// supersedeTx closes the older requests for the same child by the same email that still wait
+// for staff or the student's consent, now that q (newer, verified) replaces them: staff see one
+// request in the queue, not two. No email goes out (the parent is told about q); their unused
+// links are void; each closing is audited.
+func (s *Store) supersedeTx(ctx context.Context, tx *sql.Tx, q mypt.StoredAccountRequest, now time.Time) error {
+	rows, err := tx.QueryContext(ctx, `SELECT request_id FROM account_request WHERE email = ? AND student_id = ?
+		AND request_id <> ? AND state IN ('awaiting_staff', 'awaiting_consent')`, NormalizeEmail(q.Email), q.StudentID, q.ID)
+	if err != nil {
+		return fmt.Errorf("find superseded requests: %w", err)
+	}
+	var old []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		old = append(old, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range old {
+		reason := fmt.Sprintf("replaced by request %d", q.ID)
+		if _, err := tx.ExecContext(ctx, `UPDATE account_request SET state = 'rejected', decided_at = ?, decided_by = 'system',
+			reason = ?, password_hash = '' WHERE request_id = ?`, FormatTime(now), reason, id); err != nil {
+			return fmt.Errorf("supersede request %d: %w", id, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM one_time_token WHERE request_id = ? AND used_at IS NULL`, id); err != nil {
+			return err
+		}
+		if err := writeAuditTx(ctx, tx, now, mypt.AuditEntry{Actor: "system", Action: "request_superseded", StudentID: q.StudentID,
+			Page: fmt.Sprintf("request:%d", id), Detail: reason}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // approveTx creates or updates the account for request q and links its student.
