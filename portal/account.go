@@ -88,7 +88,7 @@ type AccountsOptions struct {
 // accountPages are the account and staff templates the site cannot start without.
 var accountPages = []string{"account_request", "account_message", "account_verify", "account_consent", "account_forgot",
 	"account_reset", "admin_login", "admin_home", "admin_requests", "admin_request", "admin_accounts", "admin_account",
-	"admin_mail", "admin_mail_message", "admin_message", "admin_mailbox"}
+	"admin_mail", "admin_mail_message", "admin_message", "admin_mailbox", "admin_student"}
 
 // accountsSite is the account pages' and staff site's state inside Server.
 type accountsSite struct {

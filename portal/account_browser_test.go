@@ -141,4 +141,5 @@ func TestAccountPagesInBrowser(t *testing.T) {
 	open("staff accounts", internal.URL+"/admin/accounts?q=example", "h1")
 	open("staff account", fmt.Sprintf("%s/admin/accounts/%d", internal.URL, h.parent), "h1")
 	open("staff mailbox", internal.URL+"/admin/mailbox", "h1")
+	open("staff find a student", internal.URL+"/admin/students?id=nobody", "h1")
 }

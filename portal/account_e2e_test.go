@@ -1075,3 +1075,31 @@ func TestSecondRequestReplacesTheOneAwaitingStaff(t *testing.T) {
 		t.Fatalf("the replaced request sent email: %+v", got)
 	}
 }
+
+func TestStaffFindsAStudent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, config.ApprovalAuto)
+	staff := e.staff()
+	code, page := staff.get("/admin/students?id=S100")
+	for _, want := range []string{"Siobhán Mary", "05/04/2009", "aoife@example.org", "C4", "<th>PR</th>"} {
+		if code != http.StatusOK || !strings.Contains(page, want) {
+			t.Errorf("student page %d lacks %q", code, want)
+		}
+	}
+	if code, page = staff.get("/admin/students?id=S999"); code != http.StatusOK || !strings.Contains(page, "no student with ID S999") {
+		t.Errorf("unknown student %d:\n%s", code, page)
+	}
+	if code, _ := e.browser(e.internal.URL).get("/admin/students?id=S100"); code != http.StatusSeeOther {
+		t.Errorf("find a student without signing in: %d", code)
+	}
+	entries, _ := e.store.AuditEntries(context.Background(), time.Time{}, 100)
+	var seen int
+	for _, en := range entries {
+		if en.Action == "view_student" && strings.HasPrefix(en.Actor, "staff:") {
+			seen++
+		}
+	}
+	if seen != 2 {
+		t.Errorf("%d view_student audit records, want 2", seen)
+	}
+}

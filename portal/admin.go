@@ -31,6 +31,7 @@ func (s *Server) adminRoutes(h func(method, path string, fn http.HandlerFunc)) {
 	h("GET", "/admin/requests/:id", s.staffPage(s.handleAdminRequest))
 	h("POST", "/admin/requests/:id/approve", s.staffPage(s.handleAdminApprove))
 	h("POST", "/admin/requests/:id/reject", s.staffPage(s.handleAdminReject))
+	h("GET", "/admin/students", s.staffPage(s.handleAdminStudent))
 	h("GET", "/admin/accounts", s.staffPage(s.handleAdminAccounts))
 	h("GET", "/admin/accounts/:id", s.staffPage(s.handleAdminAccount))
 	h("POST", "/admin/accounts/:id/unlock", s.staffPage(s.handleAdminUnlock))

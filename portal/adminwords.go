@@ -2,6 +2,8 @@ package portal
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -154,4 +156,43 @@ func compareRequest(q mypt.StoredAccountRequest, st *mypt.Student, contacts []my
 		compareRow{"Requester's last name", q.ParentLastName, c.LastName, same(q.ParentLastName, c.LastName)},
 		compareRow{"Email", q.Email, c.Email, c.Email != "" && mypt.EmailKey(c.Email) == mypt.EmailKey(q.Email)},
 		compareRow{"Relationship", q.Relationship, c.Relationship, same(q.Relationship, c.Relationship)})
+}
+
+type adminStudentView struct {
+	adminBase
+	Query    string
+	Searched bool
+	Student  *mypt.Student
+	Contacts []mypt.Contact
+}
+
+// handleAdminStudent is "find a student": the MIS record and contacts for a Student ID, so
+// staff can check a request or a phone call against what the college holds. Every look-up is
+// audited.
+func (s *Server) handleAdminStudent(w http.ResponseWriter, r *http.Request) {
+	q := strings.TrimSpace(r.URL.Query().Get("id"))
+	v := &adminStudentView{adminBase: s.adminBase(r, "Find a student", "students"), Query: q, Searched: q != ""}
+	if q != "" {
+		ctx := r.Context()
+		st, err := s.acct.store.Student(ctx, q)
+		switch {
+		case err == nil:
+			v.Student = &st
+			if v.Contacts, err = s.acct.store.StudentContacts(ctx, q); err != nil {
+				s.renderError(w, r, err)
+				return
+			}
+		case !errors.Is(err, mypt.ErrNotFound):
+			s.renderError(w, r, err)
+			return
+		}
+		detail := "found"
+		if v.Student == nil {
+			detail = "not found"
+		}
+		if !s.auditNow(w, r, s.staffAudit(r, "view_student", q, "student:"+q, detail)) {
+			return
+		}
+	}
+	s.render(w, r, http.StatusOK, "admin_student", v)
 }
