@@ -123,7 +123,7 @@ type app struct {
 	servers  []*http.Server
 	push     http.Handler // POST /mis/v1/batches
 	mailer   *mail.Sender // nil when no mail transport is configured
-	syncNow  http.Handler // POST /mis/v1/sync; nil when the pull syncer is off
+	syncNow  http.Handler // POST /mis/v1/sync behind the push tokens; nil when the pull syncer is off
 	// mailboxOn says the mailbox watcher runs (so /readyz checks it is connected).
 	mailboxOn bool
 	workers   []worker
@@ -218,7 +218,7 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 		Store: store, Logger: a.log, Registerer: a.reg, Now: o.Now,
 		College: cfg.College, Portal: cfg.Portal, Eligibility: cfg.Eligibility.Policy(),
 		Bands: bands, Unmarked: unmarked, HSTS: hsts, TrustProxyHeaders: cfg.Public.TrustProxyHeaders,
-		Gatherer: a.reg, Readiness: a.readiness(), Push: push, SyncNow: a.syncNow,
+		Gatherer: a.reg, Readiness: a.readiness(), Push: push, SyncNow: a.guardedSyncTrigger(),
 		Accounts: portal.AccountsOptions{Config: cfg.Accounts, MailFiles: a.staffMailFiles()},
 	})
 	if err != nil {
