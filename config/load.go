@@ -72,7 +72,8 @@ func Default() Config {
 // Load reads the YAML file at path (strictly: an unknown key is an error naming it and its line)
 // over Default(), then applies MYPT_<SECTION>_<KEY> overrides from env (os.Environ() form;
 // an unknown MYPT_ variable is an error too), then reads every secret given as `<key>_file` or
-// MYPT_<SECTION>_<KEY>_FILE. An empty path reads no file. Load does not Validate.
+// MYPT_<SECTION>_<KEY>_FILE. An empty path reads no file. Load does not Validate. On a
+// *LoadError the Config returned holds whatever did load (never use it to run).
 func Load(path string, env []string) (Config, error) {
 	var data []byte
 	if path != "" {
@@ -101,7 +102,33 @@ func Parse(name string, data []byte, env []string) (Config, error) {
 	}
 	l.applyEnv(root, env)
 	if len(l.errs) > 0 {
-		return Config{}, &LoadError{Problems: l.errs}
+		// What did load comes back too, so LoadChecked can validate it in the same run.
+		return c, &LoadError{Problems: l.errs}
+	}
+	return c, nil
+}
+
+// LoadChecked is Load then Validate in one run: an unknown key or a bad value does not hide
+// the validation problems of the rest, so every problem is reported at once in one *LoadError
+// (load problems first). A file that cannot be read or is not YAML is returned as Load's error.
+func LoadChecked(path string, env []string) (Config, error) {
+	c, err := Load(path, env)
+	var le *LoadError
+	if err != nil && !errors.As(err, &le) {
+		return Config{}, err
+	}
+	var problems []string
+	if le != nil {
+		problems = append(problems, le.Problems...)
+	}
+	var ve *ValidationError
+	if verr := c.Validate(); errors.As(verr, &ve) {
+		problems = append(problems, ve.Problems...)
+	} else if verr != nil {
+		problems = append(problems, verr.Error())
+	}
+	if len(problems) > 0 {
+		return c, &LoadError{Problems: problems}
 	}
 	return c, nil
 }

@@ -436,3 +436,27 @@ func TestEnvSetsNestedSecret(t *testing.T) {
 		t.Errorf("MYPT_MIS_DSN not applied: %q", c.MIS.DSN.Reveal())
 	}
 }
+
+// Unknown keys do not hide validation problems: one run reports them all.
+func TestLoadCheckedReportsEverythingAtOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mypt.yaml")
+	src := `data: {dir: /var/lib/mypt}
+college: {name: Croydon College, public_base_ulr: "https://parents.example.ac.uk"}
+mis: {dsn: "sqlserver://mypt_reader@mis.example.ac.uk?database=ProSolution", pasword_file: /etc/mypt/mis-password}
+public: {addr: notaport}
+`
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadChecked(path, nil)
+	var le *LoadError
+	if !errors.As(err, &le) {
+		t.Fatalf("LoadChecked = %v, want a *LoadError", err)
+	}
+	all := strings.Join(le.Problems, "\n")
+	for _, want := range []string{`unknown key "public_base_ulr"`, `unknown key "pasword_file"`, `public.addr: "notaport" is not host:port`} {
+		if !strings.Contains(all, want) {
+			t.Errorf("problems lack %q:\n%s", want, all)
+		}
+	}
+}

@@ -72,6 +72,25 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
+// Typos do not hide the other problems: config check prints them all in one run.
+func TestConfigCheckPrintsEveryProblemAtOnce(t *testing.T) {
+	cfg := writeConfig(t, `data: {dir: `+t.TempDir()+`}
+college: {name: Croydon College, public_base_ulr: "https://parents.example.ac.uk"}
+mis: {dsn: "sqlserver://mypt_reader@mis.example.ac.uk?database=ProSolution", pasword_file: /etc/mypt/mis-password}
+public: {addr: notaport}
+`)
+	out, errOut, err := runCmd(t, "config", "check", "--config", cfg)
+	var ec exitCode
+	if !errors.As(err, &ec) || ec != 1 {
+		t.Fatalf("config check passed: %v %s", err, out)
+	}
+	for _, want := range []string{`unknown key "public_base_ulr"`, `unknown key "pasword_file"`, `public.addr: "notaport" is not host:port`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config check output lacks %q:\n%s%s", want, out, errOut)
+		}
+	}
+}
+
 func TestConfigCheckPrintRedactsSecrets(t *testing.T) {
 	var secret *config.Key
 	for _, k := range config.Keys() {

@@ -38,14 +38,7 @@ func configPath(flagValue string) string {
 
 // loadConfig loads and validates the configuration, reporting every problem at once.
 func loadConfig(path string) (config.Config, error) {
-	cfg, err := config.Load(path, os.Environ())
-	if err != nil {
-		return cfg, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, err
-	}
-	return cfg, nil
+	return config.LoadChecked(path, os.Environ())
 }
 
 // storeOptions are the cache's settings from the configuration.
