@@ -101,6 +101,7 @@ func Parse(name string, data []byte, env []string) (Config, error) {
 		}
 	}
 	l.applyEnv(root, env)
+	impliedDefaults(&c, l.set)
 	if len(l.errs) > 0 {
 		// What did load comes back too, so LoadChecked can validate it in the same run.
 		return c, &LoadError{Problems: l.errs}
@@ -133,6 +134,22 @@ func LoadChecked(path string, env []string) (Config, error) {
 	return c, nil
 }
 
+func (l *loader) markSet(path string) {
+	if l.set == nil {
+		l.set = map[string]bool{}
+	}
+	l.set[path] = true
+}
+
+// impliedDefaults sets the defaults that follow from other keys: a configured MIS connection
+// (mis.dsn or mis.host) turns the pull syncer on unless mis.enabled was given — a college that
+// names its MIS expects it to be mirrored.
+func impliedDefaults(c *Config, set map[string]bool) {
+	if !set["mis.enabled"] && (c.MIS.DSN.IsSet() || c.MIS.Host != "") {
+		c.MIS.Enabled = true
+	}
+}
+
 // LoadError lists every problem found while loading, each naming the file and line or the
 // environment variable.
 type LoadError struct {
@@ -145,6 +162,8 @@ func (e *LoadError) Error() string { return "config: " + strings.Join(e.Problems
 type loader struct {
 	name string
 	errs []string
+	// set holds the paths of the leaf keys the file or environment gave (for impliedDefaults).
+	set map[string]bool
 	// visits bounds the work on hostile input (aliases can make a small file a huge tree).
 	visits int
 	// expanding holds the aliases being expanded, to refuse an alias inside its own anchor.
@@ -370,6 +389,7 @@ func describeNode(n *yaml.Node) string {
 // decodeLeaf decodes a value yaml.v3 knows how to decode itself (scalars, lists of scalars,
 // durations, maps of scalars, types with UnmarshalText).
 func (l *loader) decodeLeaf(n *yaml.Node, v reflect.Value, path string) {
+	l.markSet(path)
 	t := v.Type()
 	if n.Kind == yaml.MappingNode && t.Kind() != reflect.Map && t.Kind() != reflect.Interface {
 		l.errorf(n.Line, "%s: must be a single value, not a mapping", path)
@@ -590,6 +610,9 @@ func (l *loader) applyEnv(root reflect.Value, env []string) {
 		}
 		sub := &loader{name: where}
 		sub.decode(n, ev.field(root), ev.path)
+		for p := range sub.set {
+			l.markSet(p)
+		}
 		for _, e := range sub.errs {
 			// The sub-loader's messages read "environment X: path: reason"; line numbers of the
 			// variable's own YAML are kept as "environment X:1:".

@@ -460,3 +460,29 @@ public: {addr: notaport}
 		}
 	}
 }
+
+// A configured mis.dsn (or mis.host) turns the pull syncer on: the README's three-line config
+// syncs. Only an explicit `enabled: false` (file or environment) keeps it off.
+func TestMISConnectionEnablesPull(t *testing.T) {
+	const dsn = `mis: {dsn: "sqlserver://mypt_reader@mis.example.ac.uk?database=ProSolution"}` + "\n"
+	for _, c := range []struct {
+		name string
+		src  string
+		env  []string
+		want bool
+	}{
+		{"no mis section", threeLines, nil, false},
+		{"dsn", threeLines + dsn, nil, true},
+		{"host", threeLines + "mis: {host: mis.example.ac.uk, user: mypt_reader}\n", nil, true},
+		{"dsn with enabled false", threeLines + `mis: {dsn: "sqlserver://u@h", enabled: false}` + "\n", nil, false},
+		{"dsn with MYPT_MIS_ENABLED=false", threeLines + dsn, []string{"MYPT_MIS_ENABLED=false"}, false},
+		{"dsn from the environment", threeLines, []string{"MYPT_MIS_DSN=sqlserver://u@h"}, true},
+		{"enabled true", threeLines + "mis: {enabled: true, host: h, user: u, password: p}\n", nil, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := mustParse(t, c.src, c.env...).MIS.Enabled; got != c.want {
+				t.Errorf("mis.enabled = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
