@@ -7,10 +7,11 @@ import (
 
 // OpsConfig is the ops section: readiness and metrics (docs/operations.md).
 type OpsConfig struct {
-	// ReadyMaxSyncAge makes /readyz fail when the oldest entity's last successful sync is older
-	// than this. Default 2h, for the pull syncer's minutes-long interval; a college that only
-	// pushes nightly sets about 26h. 0 keeps the default; the check is off when neither the pull
-	// syncer nor push is enabled.
+	// ReadyMaxSyncAge makes /readyz fail when the data is older than this: with the pull syncer,
+	// the oldest entity's last successful sync; without it (push only, the demo), the last batch
+	// applied from any source, so an empty never-filled cache is not ready. Default 2h, for the
+	// pull syncer's minutes-long interval; a college that only pushes nightly sets about 26h.
+	// 0 keeps the default.
 	ReadyMaxSyncAge time.Duration `yaml:"ready_max_sync_age"`
 }
 

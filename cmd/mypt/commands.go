@@ -59,6 +59,11 @@ func runConfigCheck(_ context.Context, args []string, stdout, stderr io.Writer) 
 	for _, p := range problems {
 		fmt.Fprintln(stdout, p)
 	}
+	if err == nil {
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintln(stdout, "warning: "+w)
+		}
+	}
 	if *print && err == nil {
 		b, err := yaml.Marshal(cfg)
 		if err != nil {

@@ -47,8 +47,15 @@ func TestVersionAndUsage(t *testing.T) {
 
 func TestConfigCheck(t *testing.T) {
 	good := writeConfig(t, "data: {dir: "+t.TempDir()+"}\ncollege: {name: Croydon College, public_base_url: \"https://parents.example.ac.uk\"}\n")
-	if _, errOut, err := runCmd(t, "config", "check", "--config", good); err != nil {
+	if out, errOut, err := runCmd(t, "config", "check", "--config", good); err != nil {
 		t.Errorf("good config: %v %s", err, errOut)
+	} else {
+		// Runs, but leaves things undone: warnings, not problems.
+		for _, want := range []string{"warning: mail.transport: " + config.WarnNoMailTransport, "warning: mis, push: " + config.WarnNoDataSource} {
+			if !strings.Contains(out, want) {
+				t.Errorf("config check output lacks %q:\n%s", want, out)
+			}
+		}
 	}
 	bad := writeConfig(t, "public:\n  pubic: 1\nlog:\n  level: loud\n")
 	out, _, err := runCmd(t, "config", "check", "--config", bad)
@@ -107,6 +114,25 @@ func TestConfigCheckPrintRedactsSecrets(t *testing.T) {
 	out, errOut, _ := runCmd(t, "config", "check", "--config", good, "--print")
 	if strings.Contains(out+errOut, "hunter2") {
 		t.Errorf("secret printed:\n%s", out)
+	}
+}
+
+// serve warns at start-up about what its configuration leaves undone.
+func TestServeWarnsAboutMissingSourceAndMail(t *testing.T) {
+	cfg, err := config.Parse("test.yaml", []byte("data: {dir: "+t.TempDir()+"}\ncollege: {name: Croydon College, public_base_url: \"https://parents.example.ac.uk\"}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	a, err := newApp(context.Background(), appOptions{Public: loopback(t), Internal: loopback(t), Config: cfg, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.shutdown(context.Background())
+	for _, want := range []string{config.WarnNoDataSource, config.WarnNoMailTransport} {
+		if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), want) {
+			t.Errorf("start-up log lacks a WARN %q:\n%s", want, logs.String())
+		}
 	}
 }
 

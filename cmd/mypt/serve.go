@@ -193,6 +193,9 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 	if err := a.addWorkers(ctx); err != nil {
 		return nil, err
 	}
+	if !cfg.MIS.Enabled && !cfg.Push.Enabled() {
+		a.log.Warn(config.WarnNoDataSource)
+	}
 	if a.syncNow == nil && o.SyncNow != nil {
 		a.syncNow = o.SyncNow
 	}
@@ -247,8 +250,8 @@ func listen(l net.Listener, addr string) (net.Listener, error) {
 }
 
 // readiness is what /readyz requires: the cache answers and its schema is current, plus (the
-// ops area's checks) a recent successful sync when the pull syncer runs and a connected
-// mailbox when the watcher runs.
+// ops area's checks) fresh data — a recent successful sync when the pull syncer runs, else a
+// recently applied batch from any source — and a connected mailbox when the watcher runs.
 func (a *app) readiness() []portal.ReadinessCheck {
 	checks := []portal.ReadinessCheck{
 		{Name: "cache", Check: func(ctx context.Context) error {
@@ -270,8 +273,8 @@ func (a *app) readiness() []portal.ReadinessCheck {
 		}},
 	}
 	return append(checks, opsReadinessChecks(a.reg, opsReadiness{
-		PullEnabled: a.cfg.MIS.Enabled, MaxSyncAge: a.cfg.Ops.ReadyMaxSyncAge,
-		MailboxEnabled: a.mailboxOn, Now: a.now,
+		PullEnabled: a.cfg.MIS.Enabled, MaxSyncAge: a.cfg.Ops.WithDefaults().ReadyMaxSyncAge,
+		LastApplied: a.store.LastAppliedAt, MailboxEnabled: a.mailboxOn, Now: a.now,
 	})...)
 }
 
