@@ -288,3 +288,36 @@ func TestSyncNeedsValidConfig(t *testing.T) {
 		t.Errorf("sync with a bad config: %v", err)
 	}
 }
+
+// The README's three-line config is true: it validates, turns the pull syncer on, and the
+// password from password_file reaches the connection.
+func TestREADMEConfigMirrorsTheMIS(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "A three-line config runs")
+	_, rest, ok2 := strings.Cut(rest, "```yaml\n")
+	block, _, ok3 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README has no three-line config example")
+	}
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "mis-password")
+	if err := os.WriteFile(pwFile, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	block = strings.ReplaceAll(block, "/var/lib/mypt", filepath.Join(dir, "data"))
+	block = strings.ReplaceAll(block, "/etc/mypt/mis-password", pwFile)
+	cfg, err := config.LoadChecked(writeConfig(t, block), nil)
+	if err != nil {
+		t.Fatalf("README config: %v\n%s", err, block)
+	}
+	if !cfg.MIS.Enabled {
+		t.Error("README config does not turn the pull syncer on")
+	}
+	dsn, err := misConfiguredDSN(cfg.MIS)
+	if err != nil || !strings.Contains(dsn, ":s3cret@") {
+		t.Errorf("README config's connection lacks the password file's password (%v)", err)
+	}
+}
