@@ -81,7 +81,7 @@ type emailTemplate struct {
 var emailTemplates = map[EmailKind]emailTemplate{
 	EmailVerify: {"Confirm your email address for the {{.PortalName}}", "/verify-email", `Dear {{.ToName}},
 
-Thank you for your account request for the {{.PortalName}}.
+Thank you for your account request for the {{.PortalName}}{{if .StudentName}}, to see the records of {{.StudentName}}{{end}}.
 
 To complete your request, open the link below and press "Confirm my email address". The link works once and expires in {{.Expires}}.
 
@@ -93,6 +93,8 @@ If you did not ask for an account, you can ignore this email; nothing will happe
 Your account request has been approved. You can now sign in with your email address and the password you chose on your account request to see {{.StudentName}}'s records.
 
 {{login}}
+
+If you already had an account with this email address, the student has been added to it and your password is now the one you chose on this request.
 
 If you have more than one child at the college, submit a request for each child using the same email address; you will see them all on the same home screen.`},
 	EmailRejected: {"Your {{.PortalName}} account request", "", `Dear {{.ToName}},

@@ -181,6 +181,8 @@ func ParseAccountRequest(f AccountRequestForm, today Date) (AccountRequest, erro
 		errs.add(FieldRelationship, "Enter your relationship to the student, for example Mother, Father or Guardian")
 	case !utf8.ValidString(rel) || utf8.RuneCountInString(rel) > MaxRelationshipLen || acctHasControl(rel):
 		errs.add(FieldRelationship, "Enter your relationship in at most %d characters", MaxRelationshipLen)
+	case !acctNameChars(rel):
+		errs.add(FieldRelationship, "Enter your relationship using letters, spaces and hyphens only, for example Mother or Step-father")
 	}
 	acctCheckPhone(&errs, FieldMobilePhone, r.MobilePhone)
 	acctCheckPhone(&errs, FieldHomePhone, r.HomePhone)
@@ -204,9 +206,29 @@ func acctCheckName(errs *FieldErrors, field, v, what string) {
 		errs.add(field, "Enter %s in at most %d characters", what, MaxNameLen)
 	case acctHasControl(v):
 		errs.add(field, "Enter %s without special characters", what)
-	case !acctHasLetter(t):
-		errs.add(field, "Enter %s using letters", what)
+	case !acctHasLetter(t) || !acctNameChars(t):
+		errs.add(field, "Enter %s using letters, spaces, hyphens and apostrophes only", what)
 	}
+}
+
+// acctNameChars reports whether s holds only what names are written with: letters and their
+// accents, spaces, hyphens, apostrophes (' ’ ‘) and a full stop that ends an initial or
+// abbreviation ("St. John", "J. R."). Names are quoted in emails to students and staff, so
+// markup, links and other words-with-punctuation must not pass.
+func acctNameChars(s string) bool {
+	rs := []rune(s)
+	for i, r := range rs {
+		switch {
+		case unicode.IsLetter(r), unicode.Is(unicode.M, r), r == ' ', r == '-', r == '\'', r == '’', r == '‘':
+		case r == '.':
+			if i+1 < len(rs) && rs[i+1] != ' ' {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func acctCheckPhone(errs *FieldErrors, field, v string) {

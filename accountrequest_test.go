@@ -39,6 +39,13 @@ func TestParseAccountRequestAccepts(t *testing.T) {
 	if r.Email != "parent@example.org" {
 		t.Errorf("email %q", r.Email)
 	}
+	for _, name := range []string{"St. John", "J. R.", "Mary-Jane", "Ng̃", "Zoë", "Łukasz", "李", "Anne-Marie O‘Connor"} {
+		f := goodForm()
+		f.ParentLastName = name
+		if _, err := ParseAccountRequest(f, Date{2026, time.December, 3}); err != nil {
+			t.Errorf("name %q refused: %v", name, err)
+		}
+	}
 	if r.StudentDOB != (Date{2011, time.April, 5}) {
 		t.Errorf("dob %v, want 2011-04-05", r.StudentDOB)
 	}
@@ -57,6 +64,13 @@ func TestParseAccountRequestFields(t *testing.T) {
 		{"overlong name", func(f *AccountRequestForm) { f.ParentLastName = strings.Repeat("a", 101) }, FieldParentLastName, "at most 100"},
 		{"control character in name", func(f *AccountRequestForm) { f.ParentFirstName = "Ann\x00" }, FieldParentFirstName, "special characters"},
 		{"digits only name", func(f *AccountRequestForm) { f.StudentLastName = "123" }, FieldStudentLastName, "letters"},
+		// Names are emailed to students and staff: nothing but name characters may pass (no markup, no links).
+		{"markup in name", func(f *AccountRequestForm) { f.ParentFirstName = "<script>alert(1)</script>" }, FieldParentFirstName, "letters"},
+		{"link in name", func(f *AccountRequestForm) { f.ParentLastName = "see evil.example.com" }, FieldParentLastName, "letters"},
+		{"url in name", func(f *AccountRequestForm) { f.ParentLastName = "https://evil.example" }, FieldParentLastName, "letters"},
+		{"ampersand and quotes in name", func(f *AccountRequestForm) { f.ParentLastName = `O'Brien & "Co"` }, FieldParentLastName, "letters"},
+		{"markup in relationship", func(f *AccountRequestForm) { f.Relationship = "<b>Aunt</b>" }, FieldRelationship, "letters"},
+		{"link in relationship", func(f *AccountRequestForm) { f.Relationship = "Aunt www.evil.example" }, FieldRelationship, "letters"},
 		{"missing email", func(f *AccountRequestForm) { f.Email = "" }, FieldEmail, "Enter your email"},
 		{"bad email", func(f *AccountRequestForm) { f.Email = "parent.example.org" }, FieldEmail, "name@example.com"},
 		{"email without dot domain", func(f *AccountRequestForm) { f.Email = "p@localhost"; f.EmailConfirm = "p@localhost" }, FieldEmail, "name@example.com"},

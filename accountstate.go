@@ -1,6 +1,9 @@
 package mypt
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // RequestState is where an account request is in its workflow:
 // unverified → awaiting_consent | awaiting_staff | approved | rejected, and
@@ -55,6 +58,12 @@ type StoredAccountRequest struct {
 	ContactID  string       // the MIS contact matched on
 	AccountID  int64        // the account the request was approved into (0 before)
 	ClientAddr string
+}
+
+// EventKey names an email about this request in the outbox (one email per event): the id with
+// the request's creation instant, because SQLite may give a deleted request's id to the next.
+func (r StoredAccountRequest) EventKey(kind string) string {
+	return fmt.Sprintf("request:%d:%d:%s", r.ID, r.CreatedAt.UnixNano(), kind)
 }
 
 // TokenPurpose says what a one-time token is for.

@@ -20,11 +20,37 @@ type definedMetric struct {
 	where     string
 }
 
-var constructorTypes = map[string]string{
-	"NewCounter": "counter", "NewCounterVec": "counter",
-	"NewGauge": "gauge", "NewGaugeVec": "gauge",
-	"NewHistogram": "histogram", "NewHistogramVec": "histogram",
-	"NewSummary": "summary", "NewSummaryVec": "summary",
+var optsTypes = map[string]string{
+	"CounterOpts": "counter", "GaugeOpts": "gauge", "HistogramOpts": "histogram", "SummaryOpts": "summary",
+}
+
+// optsNameAndConstLabels reads Name and the keys of ConstLabels from an
+// *Opts literal; ConstLabels is the label set of an unlabelled metric.
+func optsNameAndConstLabels(opts *ast.CompositeLit) (name string, constLabels []string) {
+	constLabels = []string{}
+	for _, el := range opts.Elts {
+		kv, ok := el.(*ast.KeyValueExpr)
+		if !ok {
+			continue
+		}
+		key, _ := kv.Key.(*ast.Ident)
+		switch {
+		case key == nil:
+		case key.Name == "Name":
+			name, _ = stringLit(kv.Value)
+		case key.Name == "ConstLabels":
+			if cl, ok := kv.Value.(*ast.CompositeLit); ok {
+				for _, e := range cl.Elts {
+					if lkv, ok := e.(*ast.KeyValueExpr); ok {
+						if l, ok := stringLit(lkv.Key); ok {
+							constLabels = append(constLabels, l)
+						}
+					}
+				}
+			}
+		}
+	}
+	return name, constLabels
 }
 
 // scanMetrics parses every non-test Go file of the module (outside deploy/)
@@ -56,61 +82,52 @@ func scanMetrics(t *testing.T) []definedMetric {
 			if !ok {
 				return true
 			}
-			sel, ok := call.Fun.(*ast.SelectorExpr)
-			if !ok {
-				return true
+			var fn string
+			switch f := call.Fun.(type) {
+			case *ast.SelectorExpr:
+				fn = f.Sel.Name
+			case *ast.Ident:
+				fn = f.Name
+			case *ast.IndexExpr: // a generic helper called with an explicit type argument
+				if id, ok := f.X.(*ast.Ident); ok {
+					fn = id.Name
+				}
 			}
 			where := fset.Position(call.Pos()).String()
-			if sel.Sel.Name == "NewDesc" && len(call.Args) >= 3 {
+			if fn == "NewDesc" && len(call.Args) >= 3 {
 				if name, ok := stringLit(call.Args[0]); ok && strings.HasPrefix(name, "mypt_") {
 					found = append(found, definedMetric{name: name, labels: stringSlice(call.Args[2]), where: where})
 				}
 				return true
 			}
-			typ, ok := constructorTypes[sel.Sel.Name]
-			if !ok || len(call.Args) == 0 {
-				return true
-			}
-			opts, ok := call.Args[0].(*ast.CompositeLit)
-			if !ok {
-				return true
-			}
-			var name string
-			var labels []string
-			for _, el := range opts.Elts {
-				kv, ok := el.(*ast.KeyValueExpr)
+			// Any call with a prometheus.*Opts literal among its arguments:
+			// NewCounterVec(opts, labels), promauto's f.NewGauge(opts), and
+			// helpers such as registerCounterVec(reg, opts, labels).
+			for i, arg := range call.Args {
+				opts, ok := arg.(*ast.CompositeLit)
 				if !ok {
 					continue
 				}
-				key, _ := kv.Key.(*ast.Ident)
-				switch {
-				case key == nil:
-				case key.Name == "Name":
-					name, _ = stringLit(kv.Value)
-				case key.Name == "ConstLabels":
-					if cl, ok := kv.Value.(*ast.CompositeLit); ok {
-						for _, e := range cl.Elts {
-							if lkv, ok := e.(*ast.KeyValueExpr); ok {
-								if l, ok := stringLit(lkv.Key); ok {
-									labels = append(labels, l)
-								}
-							}
-						}
-					}
+				ot, ok := opts.Type.(*ast.SelectorExpr)
+				if !ok {
+					continue
 				}
-			}
-			if !strings.HasPrefix(name, "mypt_") {
-				return true
-			}
-			if strings.HasSuffix(sel.Sel.Name, "Vec") {
-				labels = nil
-				if len(call.Args) > 1 {
-					labels = stringSlice(call.Args[1])
+				typ, ok := optsTypes[ot.Sel.Name]
+				if !ok {
+					continue
 				}
-			} else if labels == nil {
-				labels = []string{}
+				name, constLabels := optsNameAndConstLabels(opts)
+				if !strings.HasPrefix(name, "mypt_") {
+					continue
+				}
+				// Labels are the []string literal after the options (nil, so
+				// unchecked, when given another way), else the const labels.
+				labels := constLabels
+				if i+1 < len(call.Args) {
+					labels = stringSlice(call.Args[i+1])
+				}
+				found = append(found, definedMetric{name: name, typ: typ, labels: labels, where: where})
 			}
-			found = append(found, definedMetric{name: name, typ: typ, labels: labels, where: where})
 			return true
 		})
 		return nil

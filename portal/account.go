@@ -291,7 +291,8 @@ func (s *Server) handleAccountRequest(w http.ResponseWriter, r *http.Request) {
 	stored := mypt.StoredAccountRequest{AccountRequest: req, PasswordHash: hash, ClientAddr: s.clientAddr(r)}
 	_, err = a.store.CreateAccountRequest(r.Context(), stored, a.cfg.VerifyTokenTTL, func(id int64, token string) (mypt.OutboxMessage, error) {
 		return a.mail.Compose(mypt.EmailVerify, fmt.Sprintf("request:%d:verify:%s", id, token[:12]), mypt.EmailData{
-			ToEmail: req.Email, ToName: acctJoinName(req.ParentFirstName, req.ParentLastName), Token: token, ExpiresIn: a.cfg.VerifyTokenTTL})
+			ToEmail: req.Email, ToName: acctJoinName(req.ParentFirstName, req.ParentLastName), Token: token, ExpiresIn: a.cfg.VerifyTokenTTL,
+			StudentName: acctJoinName(req.StudentFirstNames, req.StudentLastName) + " (Student ID " + req.StudentID + ")"})
 	})
 	if err != nil {
 		s.renderError(w, r, err)
@@ -314,6 +315,7 @@ type tokenView struct {
 	Intro       []string
 	Requester   string
 	StudentName string
+	When        string
 	Errors      []fieldError
 }
 
@@ -333,7 +335,8 @@ func (s *Server) handleVerifyEmailForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := r.URL.Query().Get("token")
-	if _, err := a.store.AccountRequestByToken(r.Context(), mypt.TokenVerify, tok); err != nil {
+	req, err := a.store.AccountRequestByToken(r.Context(), mypt.TokenVerify, tok)
+	if err != nil {
 		if errors.Is(err, mypt.ErrNotFound) {
 			s.expiredLink(w, r, "email confirmation", "/account-request")
 			return
@@ -341,8 +344,12 @@ func (s *Server) handleVerifyEmailForm(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
-	// A GET changes nothing: mail scanners fetch links before the parent does.
-	v := &tokenView{Token: tok, Heading: "Confirm your email address"}
+	// A GET changes nothing: mail scanners fetch links before the parent does. The page says
+	// what is being confirmed, so a parent does not confirm a request someone else made.
+	v := &tokenView{Token: tok, Heading: "Confirm your email address",
+		Requester:   acctJoinName(req.ParentFirstName, req.ParentLastName) + " (" + req.Relationship + ")",
+		StudentName: acctJoinName(req.StudentFirstNames, req.StudentLastName) + " (Student ID " + req.StudentID + ")",
+		When:        s.londonTime(req.CreatedAt)}
 	v.Title = v.Heading
 	v.CSRFToken = s.CSRFToken(w, r)
 	s.render(w, r, http.StatusOK, "account_verify", v)
@@ -430,7 +437,7 @@ func (a *accountsSite) matchDecision(ctx context.Context, s *Server, req mypt.St
 	parent := acctJoinName(req.ParentFirstName, req.ParentLastName)
 	name := studentDisplayName(st, req)
 	compose := func(kind mypt.EmailKind) error {
-		m, err := a.mail.Compose(kind, fmt.Sprintf("request:%d:%s", req.ID, kind), mypt.EmailData{ToEmail: req.Email, ToName: parent, StudentName: name})
+		m, err := a.mail.Compose(kind, req.EventKey(string(kind)), mypt.EmailData{ToEmail: req.Email, ToName: parent, StudentName: name})
 		if err == nil {
 			d.Emails = append(d.Emails, m)
 		}
@@ -453,7 +460,7 @@ func (a *accountsSite) matchDecision(ctx context.Context, s *Server, req mypt.St
 		d.To, d.DecidedBy = mypt.RequestAwaitingConsent, ""
 		d.ConsentTTL = a.cfg.ConsentTokenTTL
 		d.ConsentEmail = func(token string) (mypt.OutboxMessage, error) {
-			return a.mail.Compose(mypt.EmailConsentRequest, fmt.Sprintf("request:%d:consent_request", req.ID), mypt.EmailData{
+			return a.mail.Compose(mypt.EmailConsentRequest, req.EventKey("consent_request"), mypt.EmailData{
 				ToEmail: st.CollegeEmail, ToName: name, StudentName: name, ParentName: parent, Relation: req.Relationship,
 				Token: token, ExpiresIn: a.cfg.ConsentTokenTTL})
 		}
@@ -542,7 +549,7 @@ func (s *Server) handleStudentConsent(w http.ResponseWriter, r *http.Request) {
 	} else {
 		d.To, d.Reason, d.DecidedBy = mypt.RequestRejected, "the student declined consent", "consent"
 		audit.Action = "consent_declined"
-		m, err := a.mail.Compose(mypt.EmailRejected, fmt.Sprintf("request:%d:rejected", req.ID), mypt.EmailData{
+		m, err := a.mail.Compose(mypt.EmailRejected, req.EventKey("rejected"), mypt.EmailData{
 			ToEmail: req.Email, ToName: acctJoinName(req.ParentFirstName, req.ParentLastName)})
 		if err != nil {
 			s.renderError(w, r, err)

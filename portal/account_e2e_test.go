@@ -510,7 +510,7 @@ func TestRejectionReasonsGiveGenericEmailAndPreciseReport(t *testing.T) {
 		if c, ok := q.Match.Check(tc.reason); !ok || c.Passed || c.Detail == "" {
 			t.Errorf("%s: check %+v", tc.name, c)
 		}
-		queued, err := e.store.FindEmail(context.Background(), fmt.Sprintf("request:%d:rejected", q.ID))
+		queued, err := e.store.FindEmail(context.Background(), q.EventKey("rejected"))
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}

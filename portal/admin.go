@@ -531,7 +531,7 @@ func (s *Server) adminDecide(w http.ResponseWriter, r *http.Request, approve boo
 		d.From = []mypt.RequestState{mypt.RequestAwaitingStaff, mypt.RequestAwaitingConsent}
 		d.To, kind, audit.Action = mypt.RequestRejected, mypt.EmailRejected, "reject"
 	}
-	m, err := a.mail.Compose(kind, fmt.Sprintf("request:%d:%s", id, kind), mypt.EmailData{ToEmail: q.Email,
+	m, err := a.mail.Compose(kind, q.EventKey(string(kind)), mypt.EmailData{ToEmail: q.Email,
 		ToName: acctJoinName(q.ParentFirstName, q.ParentLastName), StudentName: name})
 	if err != nil {
 		s.renderError(w, r, err)

@@ -221,7 +221,7 @@ func (e *Eligibility) Sweep(ctx context.Context) (SweepResult, error) {
 		errs = append(errs, err)
 	}
 	res.ConsentExpired, err = e.opts.Store.ExpireConsentRequests(ctx, func(q mypt.StoredAccountRequest) (mypt.OutboxMessage, error) {
-		return e.opts.Mail.Compose(mypt.EmailRejected, fmt.Sprintf("request:%d:rejected", q.ID),
+		return e.opts.Mail.Compose(mypt.EmailRejected, q.EventKey("rejected"),
 			mypt.EmailData{ToEmail: q.Email, ToName: eligJoinName(q.ParentFirstName, q.ParentLastName)})
 	})
 	if err != nil {

@@ -163,7 +163,13 @@ func Open(ctx context.Context, opts Options) (*Source, error) {
 }
 
 // Close closes the pool.
-func (s *Source) Close() error { return s.db.Close() }
+// A connection the server (or a fault) already closed is not a failure to close.
+func (s *Source) Close() error {
+	if err := s.db.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("mssql: close: %w", err)
+	}
+	return nil
+}
 
 // Name is the source's name in sync state and batches.
 func (s *Source) Name() string { return "mssql" }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -26,11 +27,15 @@ type Lock struct {
 // file, so it lives in the data directory with the cache.
 func LockPath(dbPath string) string { return dbPath + ".lock" }
 
-// AcquireLock takes the lock for the cache at dbPath without waiting. If
-// another holder has it, the error wraps ErrCacheInUse and names the
-// holder's process id. The lock file records this process's id.
+// AcquireLock takes the lock for the cache at dbPath without waiting,
+// creating the data directory if needed. If another holder has it, the error
+// wraps ErrCacheInUse and names the holder's process id. The lock file
+// records this process's id.
 func AcquireLock(dbPath string) (*Lock, error) {
 	path := LockPath(dbPath)
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("sqlite: lock %s: %w", path, err)
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: lock %s: %w", path, err)

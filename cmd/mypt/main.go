@@ -158,13 +158,10 @@ func interleaved(fs *flag.FlagSet, args []string) []string {
 
 // versionString is the module version and VCS revision the binary was built from.
 func versionString() string {
-	version, revision, modified := "devel", "", false
+	ver, revision, modified := moduleVersion(), "", false
 	goVersion := ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		goVersion = bi.GoVersion
-		if v := bi.Main.Version; v != "" && v != "(devel)" {
-			version = v
-		}
 		for _, s := range bi.Settings {
 			switch s.Key {
 			case "vcs.revision":
@@ -174,7 +171,7 @@ func versionString() string {
 			}
 		}
 	}
-	out := "mypt " + version
+	out := "mypt " + ver
 	if revision != "" {
 		if len(revision) > 12 {
 			revision = revision[:12]
@@ -191,8 +188,15 @@ func versionString() string {
 	return out
 }
 
-// moduleVersion is the version label for mypt_build_info.
+// version is set at release builds with -ldflags "-X main.version=v1.2.3" (deploy/Dockerfile).
+var version string
+
+// moduleVersion is the version label for mypt_build_info: the linker-set version, else the
+// module version, else "devel".
 func moduleVersion() string {
+	if version != "" {
+		return version
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}

@@ -6,8 +6,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"mypt/adapters/sqlite"
 	"mypt/portal"
 )
+
+// registerOpsMetrics adds mypt_cache_size_bytes (the cache file plus its WAL, measured at
+// each scrape) to the app's registry; mypt_build_info and the Go and process collectors come
+// with portal.NewRegistry.
+func (a *app) registerOpsMetrics(dbPath string) error {
+	return a.reg.Register(sqlite.NewSizeCollector(dbPath))
+}
 
 // opsReadiness says which metric-based /readyz checks apply; serve fills it from the
 // configuration.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -134,4 +135,22 @@ func loopback(t *testing.T) net.Listener {
 		t.Fatal(err)
 	}
 	return l
+}
+
+func TestRegisterOpsMetrics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbPath := filepath.Join(t.TempDir(), "mypt.db")
+	store, err := sqlite.Open(ctx, dbPath, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	a := &app{log: slog.New(slog.DiscardHandler), reg: portal.NewRegistry("test")}
+	if err := a.registerOpsMetrics(dbPath); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := portal.MinGaugeValue(a.reg, "mypt_cache_size_bytes"); err != nil || n <= 0 {
+		t.Fatalf("mypt_cache_size_bytes = %v, %v", n, err)
+	}
 }

@@ -182,6 +182,9 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 	a.onShutdown("close cache", func(context.Context) error { return store.Close() })
 
 	a.reg = portal.NewRegistry(moduleVersion())
+	if err := a.registerOpsMetrics(store.Path()); err != nil {
+		return nil, err
+	}
 	bands, err := mypt.ParseBands(cfg.Attendance.Bands)
 	if err != nil {
 		return nil, fmt.Errorf("attendance.bands: %w", err)

@@ -395,7 +395,15 @@ func (g *gen) student(i int) {
 	case x < 43:
 		rel = "Foster carer"
 	}
-	parentFirst := pick(r, parentFirstNames)
+	// parentFirstNames holds ten women's names, then ten men's: a mother or father gets one that fits.
+	names := parentFirstNames
+	switch rel {
+	case "Mother":
+		names = parentFirstNames[:10]
+	case "Father":
+		names = parentFirstNames[10:]
+	}
+	parentFirst := pick(r, names)
 	if i == 2 || i == 3 {
 		parentFirst, rel = "Joanne", "Mother"
 	}
