@@ -35,7 +35,7 @@ type PushOptions struct {
 	MaxBodyBytes int64
 	// Limits bound the NDJSON lines and records (mypt.ParseLimits defaults when zero).
 	Limits mypt.ParseLimits
-	// Logger gets one line per batch; slog.Default() when nil.
+	// Logger gets one line per batch (a WARN for every refused one); slog.Default() when nil.
 	Logger *slog.Logger
 	// Registerer gets mypt_push_batches_total and mypt_push_rows_total; none when nil.
 	Registerer prometheus.Registerer
