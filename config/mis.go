@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// MISConfig configures the SQL Server pull syncer (section "mis"). See docs/mssql.md.
+// MISConfig configures the SQL Server pull syncer (section "mis"). See "Connecting to the MIS" in README.md.
 type MISConfig struct {
 	// Enabled turns the pull syncer on in `mypt serve`. Unset, it is on when dsn or host is set
 	// (so naming the MIS mirrors it); give `enabled: false` to keep a configured MIS unused.
