@@ -205,3 +205,35 @@ func TestTemplatesParse(t *testing.T) {
 		}
 	}
 }
+
+// Every GET route also answers HEAD, with the GET's status and headers and no body.
+func TestHeadWhereverGet(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c := h.signedIn(parentEmail, parentPass)
+	for _, p := range []string{"/", "/login", "/help", "/static/app.css", "/students/" + seedStudent + "/attendance"} {
+		get := h.get(c, p)
+		head := h.do(c, "HEAD", p, nil)
+		if head.StatusCode != get.StatusCode || head.body != "" ||
+			head.Header.Get("Content-Type") != get.Header.Get("Content-Type") {
+			t.Errorf("HEAD %s: %d %q (GET %d)", p, head.StatusCode, head.body, get.StatusCode)
+		}
+	}
+	if r := h.do(h.client(), "HEAD", "/nope", nil); r.StatusCode != 404 {
+		t.Errorf("HEAD unknown path: %d", r.StatusCode)
+	}
+	if r := h.do(h.client(), "PUT", "/", nil); r.StatusCode != 405 || !strings.Contains(r.Header.Get("Allow"), "HEAD") {
+		t.Errorf("PUT /: %d Allow %q", r.StatusCode, r.Header.Get("Allow"))
+	}
+	in := httptest.NewServer(h.srv.InternalHandler())
+	defer in.Close()
+	req, _ := http.NewRequest("HEAD", in.URL+"/healthz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("internal HEAD /healthz: %d", resp.StatusCode)
+	}
+}
