@@ -160,17 +160,23 @@ func (s *Server) defaultYear(years []int) int {
 	return years[0]
 }
 
+// yearShown says whether a report for year exists: the student has marks in it, or it is the
+// current academic year (which may have none yet).
+func yearShown(year int, years []int, current int) bool {
+	return year == current || slices.Contains(years, year)
+}
+
 // chooseYear picks the report's year: the one asked for, else defaultYear. ok is false for a
-// malformed year.
+// malformed year or one with no report (yearShown).
 func (s *Server) chooseYear(r *http.Request, years []int) (int, bool) {
 	y, ok := yearParam(r)
 	if !ok {
 		return 0, false
 	}
 	if y == 0 {
-		y = s.defaultYear(years)
+		return s.defaultYear(years), true
 	}
-	return y, true
+	return y, yearShown(y, years, mypt.AcademicYearOf(s.today()))
 }
 
 // buildReport reads and assembles the report.
@@ -305,9 +311,9 @@ func (s *Server) handleAttendance(w http.ResponseWriter, r *http.Request, sr *st
 		if err != nil {
 			return "", err
 		}
-		year := asked
-		if year == 0 {
-			year = s.defaultYear(years)
+		year, ok := s.chooseYear(r, years)
+		if !ok {
+			return "", mypt.ErrNotFound
 		}
 		rep, err := s.buildReport(r.Context(), st, year, years)
 		if err != nil {
