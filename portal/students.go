@@ -80,6 +80,15 @@ func (s *Server) studentPage(page string, h studentHandler) http.HandlerFunc {
 		}
 		sess := sessionFrom(r.Context())
 		if !linked || !s.visible(a) {
+			// The audit log records only what was shown; the refusal goes to the operators' log.
+			switch {
+			case lookupID == "":
+				s.securityEvent(r, "student_refused", "malformed_id")
+			case !linked:
+				s.securityEvent(r, "student_refused", "not_linked", "student", lookupID)
+			default:
+				s.securityEvent(r, "student_refused", "not_visible", "student", lookupID)
+			}
 			s.renderError(w, r, mypt.ErrNotFound)
 			return
 		}
