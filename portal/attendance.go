@@ -119,6 +119,23 @@ func categoryClass(c mypt.MarkCategory) string {
 	return "unmarked"
 }
 
+// keyRank orders the key to marks: present, absent, authorised absence, late, not counted.
+func keyRank(c mypt.MarkCategory) int {
+	switch c {
+	case mypt.CategoryPresent:
+		return 0
+	case mypt.CategoryAbsent:
+		return 1
+	case mypt.CategoryAuthorisedAbsent:
+		return 2
+	case mypt.CategoryLate:
+		return 3
+	case mypt.CategoryNeutral:
+		return 4
+	}
+	return 5
+}
+
 func (s *Server) countsAs(c mypt.MarkCategory) string {
 	switch c {
 	case mypt.CategoryPresent:
@@ -246,7 +263,13 @@ func (s *Server) buildReport(ctx context.Context, st mypt.Student, year int, yea
 	for k := range used {
 		keys = append(keys, k)
 	}
-	slices.Sort(keys)
+	// Present marks first, then absence, then late, as the seed's key has them.
+	slices.SortFunc(keys, func(a, b string) int {
+		if d := keyRank(used[a]) - keyRank(used[b]); d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
 	for _, k := range keys {
 		rep.Key = append(rep.Key, keyRow{Mark: k, Description: types[k].Description, Counts: s.countsAs(used[k])})
 	}
@@ -329,7 +352,7 @@ func (s *Server) handleAttendance(w http.ResponseWriter, r *http.Request, sr *st
 		}
 	}
 	v := &attendanceView{Report: template.HTML(page.body), Year: page.year, DataAsOf: s.londonTime(sr.access.DataAsOf)}
-	v.Title = "Attendance and punctuality " + mypt.YearLabel(page.year)
+	v.Title = "Attendance & punctuality report " + mypt.YearLabel(page.year)
 	v.Student = sr.nav
 	detail := strconv.Itoa(page.year)
 	if slot {

@@ -168,6 +168,18 @@ func TestBrowser(t *testing.T) {
 	if s := text(); !strings.Contains(s, "95.2%") || !strings.Contains(s, "98.3%") {
 		t.Errorf("attendance page lacks the seed's totals")
 	}
+	// On a 360 px phone the whole week grid fits: Att % and Punct % are on screen without scrolling.
+	for _, q := range []string{`table.attendance thead th:last-child`, `table.attendance tbody tr:first-child td:last-child`} {
+		right, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector("`+q+`").getBoundingClientRect().right`))
+		if err != nil || right > 360 {
+			t.Errorf("attendance at 360 px: %s ends at %.0f px (%v)", q, right, err)
+		}
+	}
+	// Every definition in the details list stays inside the page, however long the email.
+	run("details", chromedp.Navigate(base+"/students/"+seedStudent+"/details"), chromedp.WaitVisible(chromedp.CSS("dl.details")))
+	if over, err := chromedp.Run(ctx, chromedp.Evaluate[int](`Array.from(document.querySelectorAll("dl.details dd")).filter(e => e.getBoundingClientRect().right > 360 || e.scrollWidth > e.clientWidth + 1).length`)); err != nil || over > 0 {
+		t.Errorf("details at 360 px: %d definitions overflow (%v)", over, err)
+	}
 	for _, p := range []string{"/help", "/help/attendance", "/students/99999999"} {
 		run("open "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(chromedp.CSS("h1")))
 		checkAxe(p)

@@ -94,7 +94,7 @@ func seedRows(t testing.TB) []mypt.Row {
 		mypt.Course{CourseID: "C1", Code: "AMATH", Title: "A Level Mathematics", Level: "Level 3", AcademicYear: 2018},
 		mypt.Course{CourseID: "C2", Code: "BBUS3", Title: "BTEC Business Extended Diploma", Level: "Level 3", AcademicYear: 2018},
 		mypt.Student{StudentID: seedStudent, LegalFirstNames: "Siobhán", LegalLastName: "D'Arcy-O’Neill",
-			DateOfBirth: date("2002-03-15"), College: "CRO", CollegeEmail: "10012345@students.example.ac.uk", Status: "current"},
+			DateOfBirth: date("2002-03-15"), College: "CRO", CollegeEmail: "siobhan.darcyoneill.10012345@students.croydonandcoulsdon.example.ac.uk", Status: "current"},
 		mypt.Student{StudentID: siblingID, LegalFirstNames: "José Łukasz", LegalLastName: "D'Arcy-O’Neill",
 			DateOfBirth: date("2003-06-01"), College: "COU", Status: "current"},
 		mypt.Student{StudentID: otherFamilyID, LegalFirstNames: "Other", LegalLastName: "Family",

@@ -255,7 +255,7 @@ func (s *Server) handleDetails(w http.ResponseWriter, r *http.Request, sr *stude
 		}
 		v.Enrolments = append(v.Enrolments, row)
 	}
-	v.Title = "Student details"
+	v.Title = "Student Details"
 	v.Student = sr.nav
 	return "", s.renderPage(w, r, http.StatusOK, "details", v)
 }
@@ -308,7 +308,7 @@ func (s *Server) handleFurtherDetails(w http.ResponseWriter, r *http.Request, sr
 		{"Consent for emergency medical treatment", yesNo(f.ConsentForMedicalTreatment)},
 		{"Consent to share information with employers", yesNo(f.ConsentForSharingWithEmployers)},
 	}}
-	v.Title = "Further details"
+	v.Title = "Further Details"
 	v.Student = sr.nav
 	return "", s.renderPage(w, r, http.StatusOK, "further_details", v)
 }
@@ -324,7 +324,7 @@ func (s *Server) handleAchievements(w http.ResponseWriter, r *http.Request, sr *
 		return "", err
 	}
 	v := &achievementsView{Achievements: list}
-	v.Title = "Achievements on entry"
+	v.Title = "Achievements on Entry"
 	v.Student = sr.nav
 	return "", s.renderPage(w, r, http.StatusOK, "achievements", v)
 }
@@ -373,7 +373,7 @@ func (s *Server) handleDocuments(w http.ResponseWriter, r *http.Request, sr *stu
 		v.Documents = append(v.Documents, documentRow{ID: d.DocumentID, Title: d.Title, Category: d.Category,
 			Created: d.CreatedAt.In(s.loc).Format("02/01/2006"), Size: humanSize(d.Size), Type: typeName(d.ContentType)})
 	}
-	v.Title = "Uploaded documents"
+	v.Title = "Uploaded Documents"
 	v.Student = sr.nav
 	return "", s.renderPage(w, r, http.StatusOK, "documents", v)
 }
@@ -457,7 +457,7 @@ func (s *Server) handlePolicies(w http.ResponseWriter, r *http.Request, sr *stud
 	for _, p := range list {
 		v.Policies = append(v.Policies, policyRow{p.Policy, s.londonTime(p.ReadAt)})
 	}
-	v.Title = "Information I have read"
+	v.Title = "Information I Have Read"
 	v.Student = sr.nav
 	return "", s.renderPage(w, r, http.StatusOK, "ilp_policies", v)
 }
@@ -496,7 +496,7 @@ func (s *Server) handleTargetGrades(w http.ResponseWriter, r *http.Request, sr *
 		e := courses[g.EnrolmentID]
 		v.Grades = append(v.Grades, gradeRow{orDash(e.Course.Title), e.Course.Code, e.Course.Level, g.Grade})
 	}
-	v.Title = "Target minimum grades"
+	v.Title = "Target Minimum Grades"
 	v.Student = sr.nav
 	return "", s.renderPage(w, r, http.StatusOK, "ilp_target_grades", v)
 }
@@ -530,7 +530,7 @@ func (s *Server) handleTargets(w http.ResponseWriter, r *http.Request, sr *stude
 		}
 		v.Targets = append(v.Targets, row)
 	}
-	v.Title = "SMART targets"
+	v.Title = "My SMART Targets"
 	v.Student = sr.nav
 	return "", s.renderPage(w, r, http.StatusOK, "ilp_targets", v)
 }
@@ -546,7 +546,7 @@ func (s *Server) handleMeetings(w http.ResponseWriter, r *http.Request, sr *stud
 		return "", err
 	}
 	v := &meetingsView{Meetings: list}
-	v.Title = "Meetings and progress reviews"
+	v.Title = "My Meetings"
 	v.Student = sr.nav
 	return "", s.renderPage(w, r, http.StatusOK, "meetings", v)
 }
