@@ -1,10 +1,12 @@
 package portal
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // HR-1: building both listeners' complete route tables does not panic.
@@ -216,8 +218,23 @@ func TestHeadWhereverGet(t *testing.T) {
 		head := h.do(c, "HEAD", p, nil)
 		if head.StatusCode != get.StatusCode || head.body != "" ||
 			head.Header.Get("Content-Type") != get.Header.Get("Content-Type") {
-			t.Errorf("HEAD %s: %d %q (GET %d)", p, head.StatusCode, head.body, get.StatusCode)
+			t.Errorf("HEAD %s: %d %q %q (GET %d %q)", p, head.StatusCode, head.body, head.Header.Get("Content-Type"), get.StatusCode, get.Header.Get("Content-Type"))
 		}
+	}
+	// A HEAD of a student page shows nothing, so it is not audited as a view.
+	h.flushAudit()
+	before, err := h.store.AuditEntries(context.Background(), time.Time{}, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.do(c, "HEAD", "/students/"+seedStudent+"/details", nil)
+	h.flushAudit()
+	after, err := h.store.AuditEntries(context.Background(), time.Time{}, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Errorf("HEAD audited: %+v", after[len(before):])
 	}
 	if r := h.do(h.client(), "HEAD", "/nope", nil); r.StatusCode != 404 {
 		t.Errorf("HEAD unknown path: %d", r.StatusCode)

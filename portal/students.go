@@ -104,6 +104,9 @@ func (s *Server) studentPage(page string, h studentHandler) http.HandlerFunc {
 			s.renderError(w, r, err)
 			return
 		}
+		if r.Method == http.MethodHead {
+			return // headers only: nothing was shown, so nothing to audit
+		}
 		s.audit.add(mypt.AuditEntry{At: s.now(), Actor: actor(sess.AccountID), Action: "view",
 			StudentID: a.Student.StudentID, Page: page, Detail: detail, ClientAddr: s.clientAddr(r)})
 	}
@@ -188,6 +191,9 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		v.Children = append(v.Children, c)
+		if r.Method == http.MethodHead {
+			continue // headers only: nothing was shown, so nothing to audit
+		}
 		s.audit.add(mypt.AuditEntry{At: s.now(), Actor: actor(sess.AccountID), Action: "view",
 			StudentID: c.ID, Page: "home", ClientAddr: s.clientAddr(r)})
 	}
