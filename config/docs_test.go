@@ -13,7 +13,7 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite docs/configuration.md from the Config struct")
+var update = flag.Bool("update", false, "rewrite docs/configuration.md and README.md's key reference from the Config struct")
 
 // fieldDocs reads the doc comment of every struct field in this package: "Type.Field" → text.
 func fieldDocs(t *testing.T) map[string]string {
@@ -160,5 +160,53 @@ func TestConfigurationDocs(t *testing.T) {
 	want, err := os.ReadFile(path)
 	if err != nil || !bytes.Equal(got, want) {
 		t.Errorf("docs/configuration.md is out of date with the Config struct: run `go test ./config -run TestConfigurationDocs -update`")
+	}
+}
+
+// The README carries the key reference too, between these markers, so a newcomer finds every
+// key, default and environment variable on the first page; TestConfigurationDocs keeps it true.
+const (
+	readmeKeysStart = "<!-- config keys: generated from the Config struct by `go test ./config -update` -->\n"
+	readmeKeysEnd   = "<!-- end of config keys -->\n"
+)
+
+// readmeWithKeys returns readme with the region between the markers replaced by the "## Keys"
+// part of the generated configuration document (its headings moved one level down).
+func readmeWithKeys(t *testing.T, readme, doc []byte) []byte {
+	t.Helper()
+	i := bytes.Index(doc, []byte("## Keys\n"))
+	if i < 0 {
+		t.Fatal("generated configuration document has no ## Keys section")
+	}
+	keys := bytes.TrimPrefix(doc[i:], []byte("## Keys\n"))
+	keys = bytes.ReplaceAll(keys, []byte("\n### "), []byte("\n#### "))
+	start := bytes.Index(readme, []byte(readmeKeysStart))
+	end := bytes.Index(readme, []byte(readmeKeysEnd))
+	if start < 0 || end < start {
+		t.Fatalf("README.md lacks the config-keys markers %q … %q", readmeKeysStart, readmeKeysEnd)
+	}
+	var out bytes.Buffer
+	out.Write(readme[:start+len(readmeKeysStart)])
+	out.Write(bytes.TrimSpace(keys))
+	out.WriteString("\n")
+	out.Write(readme[end:])
+	return out.Bytes()
+}
+
+func TestReadmeConfigKeys(t *testing.T) {
+	path := filepath.Join("..", "README.md")
+	readme, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readmeWithKeys(t, readme, generateDocs(t))
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if !bytes.Equal(got, readme) {
+		t.Errorf("README.md's configuration keys are out of date with the Config struct: run `go test ./config -run 'TestConfigurationDocs|TestReadmeConfigKeys' -update`")
 	}
 }

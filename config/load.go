@@ -72,7 +72,8 @@ func Default() Config {
 // Load reads the YAML file at path (strictly: an unknown key is an error naming it and its line)
 // over Default(), then applies MYPT_<SECTION>_<KEY> overrides from env (os.Environ() form;
 // an unknown MYPT_ variable is an error too), then reads every secret given as `<key>_file` or
-// MYPT_<SECTION>_<KEY>_FILE. An empty path reads no file. Load does not Validate.
+// MYPT_<SECTION>_<KEY>_FILE. An empty path reads no file. Load does not Validate. On a
+// *LoadError the Config returned holds whatever did load (never use it to run).
 func Load(path string, env []string) (Config, error) {
 	var data []byte
 	if path != "" {
@@ -100,10 +101,53 @@ func Parse(name string, data []byte, env []string) (Config, error) {
 		}
 	}
 	l.applyEnv(root, env)
+	impliedDefaults(&c, l.set)
 	if len(l.errs) > 0 {
-		return Config{}, &LoadError{Problems: l.errs}
+		// What did load comes back too, so LoadChecked can validate it in the same run.
+		return c, &LoadError{Problems: l.errs}
 	}
 	return c, nil
+}
+
+// LoadChecked is Load then Validate in one run: an unknown key or a bad value does not hide
+// the validation problems of the rest, so every problem is reported at once in one *LoadError
+// (load problems first). A file that cannot be read or is not YAML is returned as Load's error.
+func LoadChecked(path string, env []string) (Config, error) {
+	c, err := Load(path, env)
+	var le *LoadError
+	if err != nil && !errors.As(err, &le) {
+		return Config{}, err
+	}
+	var problems []string
+	if le != nil {
+		problems = append(problems, le.Problems...)
+	}
+	var ve *ValidationError
+	if verr := c.Validate(); errors.As(verr, &ve) {
+		problems = append(problems, ve.Problems...)
+	} else if verr != nil {
+		problems = append(problems, verr.Error())
+	}
+	if len(problems) > 0 {
+		return c, &LoadError{Problems: problems}
+	}
+	return c, nil
+}
+
+func (l *loader) markSet(path string) {
+	if l.set == nil {
+		l.set = map[string]bool{}
+	}
+	l.set[path] = true
+}
+
+// impliedDefaults sets the defaults that follow from other keys: a configured MIS connection
+// (mis.dsn or mis.host) turns the pull syncer on unless mis.enabled was given — a college that
+// names its MIS expects it to be mirrored.
+func impliedDefaults(c *Config, set map[string]bool) {
+	if !set["mis.enabled"] && (c.MIS.DSN.IsSet() || c.MIS.Host != "") {
+		c.MIS.Enabled = true
+	}
 }
 
 // LoadError lists every problem found while loading, each naming the file and line or the
@@ -118,6 +162,8 @@ func (e *LoadError) Error() string { return "config: " + strings.Join(e.Problems
 type loader struct {
 	name string
 	errs []string
+	// set holds the paths of the leaf keys the file or environment gave (for impliedDefaults).
+	set map[string]bool
 	// visits bounds the work on hostile input (aliases can make a small file a huge tree).
 	visits int
 	// expanding holds the aliases being expanded, to refuse an alias inside its own anchor.
@@ -343,6 +389,7 @@ func describeNode(n *yaml.Node) string {
 // decodeLeaf decodes a value yaml.v3 knows how to decode itself (scalars, lists of scalars,
 // durations, maps of scalars, types with UnmarshalText).
 func (l *loader) decodeLeaf(n *yaml.Node, v reflect.Value, path string) {
+	l.markSet(path)
 	t := v.Type()
 	if n.Kind == yaml.MappingNode && t.Kind() != reflect.Map && t.Kind() != reflect.Interface {
 		l.errorf(n.Line, "%s: must be a single value, not a mapping", path)
@@ -563,6 +610,9 @@ func (l *loader) applyEnv(root reflect.Value, env []string) {
 		}
 		sub := &loader{name: where}
 		sub.decode(n, ev.field(root), ev.path)
+		for p := range sub.set {
+			l.markSet(p)
+		}
 		for _, e := range sub.errs {
 			// The sub-loader's messages read "environment X: path: reason"; line numbers of the
 			// variable's own YAML are kept as "environment X:1:".

@@ -436,3 +436,53 @@ func TestEnvSetsNestedSecret(t *testing.T) {
 		t.Errorf("MYPT_MIS_DSN not applied: %q", c.MIS.DSN.Reveal())
 	}
 }
+
+// Unknown keys do not hide validation problems: one run reports them all.
+func TestLoadCheckedReportsEverythingAtOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mypt.yaml")
+	src := `data: {dir: /var/lib/mypt}
+college: {name: Croydon College, public_base_ulr: "https://parents.example.ac.uk"}
+mis: {dsn: "sqlserver://mypt_reader@mis.example.ac.uk?database=ProSolution", pasword_file: /etc/mypt/mis-password}
+public: {addr: notaport}
+`
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadChecked(path, nil)
+	var le *LoadError
+	if !errors.As(err, &le) {
+		t.Fatalf("LoadChecked = %v, want a *LoadError", err)
+	}
+	all := strings.Join(le.Problems, "\n")
+	for _, want := range []string{`unknown key "public_base_ulr"`, `unknown key "pasword_file"`, `public.addr: "notaport" is not host:port`} {
+		if !strings.Contains(all, want) {
+			t.Errorf("problems lack %q:\n%s", want, all)
+		}
+	}
+}
+
+// A configured mis.dsn (or mis.host) turns the pull syncer on: the README's three-line config
+// syncs. Only an explicit `enabled: false` (file or environment) keeps it off.
+func TestMISConnectionEnablesPull(t *testing.T) {
+	const dsn = `mis: {dsn: "sqlserver://mypt_reader@mis.example.ac.uk?database=ProSolution"}` + "\n"
+	for _, c := range []struct {
+		name string
+		src  string
+		env  []string
+		want bool
+	}{
+		{"no mis section", threeLines, nil, false},
+		{"dsn", threeLines + dsn, nil, true},
+		{"host", threeLines + "mis: {host: mis.example.ac.uk, user: mypt_reader}\n", nil, true},
+		{"dsn with enabled false", threeLines + `mis: {dsn: "sqlserver://u@h", enabled: false}` + "\n", nil, false},
+		{"dsn with MYPT_MIS_ENABLED=false", threeLines + dsn, []string{"MYPT_MIS_ENABLED=false"}, false},
+		{"dsn from the environment", threeLines, []string{"MYPT_MIS_DSN=sqlserver://u@h"}, true},
+		{"enabled true", threeLines + "mis: {enabled: true, host: h, user: u, password: p}\n", nil, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := mustParse(t, c.src, c.env...).MIS.Enabled; got != c.want {
+				t.Errorf("mis.enabled = %v, want %v", got, c.want)
+			}
+		})
+	}
+}

@@ -56,6 +56,10 @@ type MailboxConfig struct {
 	// AllowSPFDKIM also accepts SPF and DKIM both passing aligned with From when DMARC did not
 	// pass (for sender domains that publish no DMARC policy). Default false: dmarc=pass only.
 	AllowSPFDKIM bool `yaml:"allow_spf_dkim"`
+	// RetainDays is how long processed-message marks, review items (which hold the senders'
+	// addresses and text) and rate-limit records are kept (default 90; at least 30, so a
+	// re-delivered message is still recognised).
+	RetainDays int `yaml:"retain_days"`
 }
 
 // MailboxOAuth2Config is an OAuth2 client-credentials grant.
@@ -82,6 +86,7 @@ func DefaultMailbox() MailboxConfig {
 		CommandTimeout:   time.Minute,
 		MaxMessageBytes:  2 << 20,
 		StudentIDPattern: `[0-9]{8}`,
+		RetainDays:       90,
 	}
 }
 
@@ -110,6 +115,9 @@ func (c MailboxConfig) WithDefaults() MailboxConfig {
 	setD(&c.CommandTimeout, d.CommandTimeout)
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = d.MaxMessageBytes
+	}
+	if c.RetainDays == 0 {
+		c.RetainDays = d.RetainDays
 	}
 	return c
 }
@@ -161,6 +169,9 @@ func (c MailboxConfig) Validate() error {
 		bad("student_id_pattern: %v", err)
 	} else if c.StudentIDPattern == "" || re.MatchString("") {
 		bad("student_id_pattern: %q matches the empty string", c.StudentIDPattern)
+	}
+	if c.RetainDays < 30 {
+		bad("retain_days: %d: at least 30, so a re-delivered message is still recognised", c.RetainDays)
 	}
 	if c.AuthServID == "" {
 		bad("authserv_id: required (the college mail server's name in Authentication-Results)")

@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// MISConfig configures the SQL Server pull syncer (section "mis"). See docs/mssql.md.
+// MISConfig configures the SQL Server pull syncer (section "mis"). See "Connecting to the MIS" in README.md.
 type MISConfig struct {
-	// Enabled turns the pull syncer on in `mypt serve`.
+	// Enabled turns the pull syncer on in `mypt serve`. Unset, it is on when dsn or host is set
+	// (so naming the MIS mirrors it); give `enabled: false` to keep a configured MIS unused.
 	Enabled bool `yaml:"enabled"`
 	// Host, Port (default 1433) and Instance locate the SQL Server; Database is the MIS database.
 	Host     string `yaml:"host"`

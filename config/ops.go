@@ -6,9 +6,11 @@ import (
 
 // OpsConfig is the ops section: readiness (docs/operations.md).
 type OpsConfig struct {
-	// ReadyMaxSyncAge makes /readyz fail when the oldest entity's last successful pull from the
-	// MIS is older than this (default 2h, for the pull syncer's minutes-long interval; match the
-	// MyptSyncStale alert if you change it). The check applies only when mis.enabled is true.
+	// ReadyMaxSyncAge makes /readyz fail when the data is older than this: with the pull syncer,
+	// the oldest entity's last successful pull from the MIS; without it (push only, the demo),
+	// the last batch applied from any source, so an empty never-filled cache is not ready.
+	// Default 2h, for the pull syncer's minutes-long interval (match the MyptSyncStale alert if
+	// you change it); a college that only pushes nightly sets about 26h. 0 keeps the default.
 	ReadyMaxSyncAge time.Duration `yaml:"ready_max_sync_age"`
 }
 

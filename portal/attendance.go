@@ -119,6 +119,23 @@ func categoryClass(c mypt.MarkCategory) string {
 	return "unmarked"
 }
 
+// keyRank orders the key to marks: present, absent, authorised absence, late, not counted.
+func keyRank(c mypt.MarkCategory) int {
+	switch c {
+	case mypt.CategoryPresent:
+		return 0
+	case mypt.CategoryAbsent:
+		return 1
+	case mypt.CategoryAuthorisedAbsent:
+		return 2
+	case mypt.CategoryLate:
+		return 3
+	case mypt.CategoryNeutral:
+		return 4
+	}
+	return 5
+}
+
 func (s *Server) countsAs(c mypt.MarkCategory) string {
 	switch c {
 	case mypt.CategoryPresent:
@@ -160,17 +177,23 @@ func (s *Server) defaultYear(years []int) int {
 	return years[0]
 }
 
+// yearShown says whether a report for year exists: the student has marks in it, or it is the
+// current academic year (which may have none yet).
+func yearShown(year int, years []int, current int) bool {
+	return year == current || slices.Contains(years, year)
+}
+
 // chooseYear picks the report's year: the one asked for, else defaultYear. ok is false for a
-// malformed year.
+// malformed year or one with no report (yearShown).
 func (s *Server) chooseYear(r *http.Request, years []int) (int, bool) {
 	y, ok := yearParam(r)
 	if !ok {
 		return 0, false
 	}
 	if y == 0 {
-		y = s.defaultYear(years)
+		return s.defaultYear(years), true
 	}
-	return y, true
+	return y, yearShown(y, years, mypt.AcademicYearOf(s.today()))
 }
 
 // buildReport reads and assembles the report.
@@ -240,7 +263,13 @@ func (s *Server) buildReport(ctx context.Context, st mypt.Student, year int, yea
 	for k := range used {
 		keys = append(keys, k)
 	}
-	slices.Sort(keys)
+	// Present marks first, then absence, then late, as the seed's key has them.
+	slices.SortFunc(keys, func(a, b string) int {
+		if d := keyRank(used[a]) - keyRank(used[b]); d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
 	for _, k := range keys {
 		rep.Key = append(rep.Key, keyRow{Mark: k, Description: types[k].Description, Counts: s.countsAs(used[k])})
 	}
@@ -305,9 +334,9 @@ func (s *Server) handleAttendance(w http.ResponseWriter, r *http.Request, sr *st
 		if err != nil {
 			return "", err
 		}
-		year := asked
-		if year == 0 {
-			year = s.defaultYear(years)
+		year, ok := s.chooseYear(r, years)
+		if !ok {
+			return "", mypt.ErrNotFound
 		}
 		rep, err := s.buildReport(r.Context(), st, year, years)
 		if err != nil {
@@ -323,7 +352,7 @@ func (s *Server) handleAttendance(w http.ResponseWriter, r *http.Request, sr *st
 		}
 	}
 	v := &attendanceView{Report: template.HTML(page.body), Year: page.year, DataAsOf: s.londonTime(sr.access.DataAsOf)}
-	v.Title = "Attendance and punctuality " + mypt.YearLabel(page.year)
+	v.Title = "Attendance & punctuality report " + mypt.YearLabel(page.year)
 	v.Student = sr.nav
 	detail := strconv.Itoa(page.year)
 	if slot {

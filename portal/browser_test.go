@@ -168,6 +168,29 @@ func TestBrowser(t *testing.T) {
 	if s := text(); !strings.Contains(s, "95.2%") || !strings.Contains(s, "98.3%") {
 		t.Errorf("attendance page lacks the seed's totals")
 	}
+	// On a 360 px phone the whole week grid fits: Att % and Punct % are on screen without scrolling.
+	for _, q := range []string{`table.attendance thead th:last-child`, `table.attendance tbody tr:first-child td:last-child`} {
+		right, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector("`+q+`").getBoundingClientRect().right`))
+		if err != nil || right > 360 {
+			t.Errorf("attendance at 360 px: %s ends at %.0f px (%v)", q, right, err)
+		}
+	}
+	// On a 1280 px screen each figure of the annual summary sits beside its label, not under it.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
+		t.Fatalf("desktop viewport: %v", err)
+	}
+	under, err := chromedp.Run(ctx, chromedp.Evaluate[int](`Array.from(document.querySelectorAll(".summary-grid div")).filter(d => d.querySelector("dd").getBoundingClientRect().top > d.querySelector("dt").getBoundingClientRect().top + 2).length`))
+	if err != nil || under > 0 {
+		t.Errorf("summary at 1280 px: %d values under their labels (%v)", under, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(360, 800)); err != nil {
+		t.Fatalf("phone viewport: %v", err)
+	}
+	// Every definition in the details list stays inside the page, however long the email.
+	run("details", chromedp.Navigate(base+"/students/"+seedStudent+"/details"), chromedp.WaitVisible(chromedp.CSS("dl.details")))
+	if over, err := chromedp.Run(ctx, chromedp.Evaluate[int](`Array.from(document.querySelectorAll("dl.details dd")).filter(e => e.getBoundingClientRect().right > 360 || e.scrollWidth > e.clientWidth + 1).length`)); err != nil || over > 0 {
+		t.Errorf("details at 360 px: %d definitions overflow (%v)", over, err)
+	}
 	for _, p := range []string{"/help", "/help/attendance", "/students/99999999"} {
 		run("open "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(chromedp.CSS("h1")))
 		checkAxe(p)

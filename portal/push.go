@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,7 +35,7 @@ type PushOptions struct {
 	MaxBodyBytes int64
 	// Limits bound the NDJSON lines and records (mypt.ParseLimits defaults when zero).
 	Limits mypt.ParseLimits
-	// Logger gets one line per batch; slog.Default() when nil.
+	// Logger gets one line per batch (a WARN for every refused one); slog.Default() when nil.
 	Logger *slog.Logger
 	// Registerer gets mypt_push_batches_total and mypt_push_rows_total; none when nil.
 	Registerer prometheus.Registerer
@@ -51,7 +52,7 @@ var pushResults = []string{"applied", "duplicate", "invalid", "refused", "unauth
 
 type pushHandler struct {
 	opts    PushOptions
-	tokens  [][sha256.Size]byte
+	tokens  *PushTokens
 	log     *slog.Logger
 	batches *prometheus.CounterVec
 	rows    *prometheus.CounterVec
@@ -73,11 +74,7 @@ func NewPushHandler(opts PushOptions) http.Handler {
 	if h.log == nil {
 		h.log = slog.Default()
 	}
-	for _, t := range opts.Tokens {
-		if t.IsSet() {
-			h.tokens = append(h.tokens, sha256.Sum256([]byte(t.Reveal())))
-		}
-	}
+	h.tokens = NewPushTokens(opts.Tokens)
 	h.batches = registerCounterVec(opts.Registerer, prometheus.CounterOpts{
 		Name: "mypt_push_batches_total",
 		Help: "Push batches received on POST /mis/v1/batches, by result.",
@@ -132,37 +129,40 @@ type pushAnswer struct {
 	More      int              `json:"more_bad_lines,omitempty"`
 }
 
-func (h *pushHandler) answer(w http.ResponseWriter, code int, a pushAnswer) {
+// answer counts and writes a; a refusal (4xx) is logged at WARN with its status, the batch id
+// when known and, for bad lines, how many and the first few — never the token or a record.
+func (h *pushHandler) answer(w http.ResponseWriter, r *http.Request, code int, a pushAnswer) {
 	h.batches.WithLabelValues(a.Result).Inc()
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(a)
+	if code >= 400 && code < 500 {
+		attrs := []any{"status", code, "result", a.Result}
+		if a.Batch != "" {
+			attrs = append(attrs, "batch", a.Batch)
+		}
+		attrs = append(attrs, "reason", a.Error)
+		if len(a.Lines) > 0 {
+			attrs = append(attrs, "bad_lines", len(a.Lines)+a.More, "first_bad_lines", loggedLines(a.Lines))
+		}
+		attrs = append(attrs, "remote", r.RemoteAddr)
+		h.log.Warn("push batch refused", attrs...)
+	}
+	writeJSONAnswer(w, code, a)
 }
 
 func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !h.authorized(r) {
-		reason := "a bearer token is required"
-		challenge := `Bearer realm="mypt push"`
-		if r.Header.Get("Authorization") != "" {
-			reason = "the bearer token is not valid"
-			challenge += `, error="invalid_token"`
-		}
-		w.Header().Set("WWW-Authenticate", challenge)
-		h.answer(w, http.StatusUnauthorized, pushAnswer{Result: "unauthorized", Error: reason})
+	if !h.tokens.Authorized(r) {
+		reason := h.tokens.challenge(w, r)
+		h.answer(w, r, http.StatusUnauthorized, pushAnswer{Result: "unauthorized", Error: reason})
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != NDJSONContentType {
-		h.answer(w, http.StatusUnsupportedMediaType, pushAnswer{Result: "invalid",
+		h.answer(w, r, http.StatusUnsupportedMediaType, pushAnswer{Result: "invalid",
 			Error: "Content-Type must be " + NDJSONContentType})
 		return
 	}
 	tooLarge := pushAnswer{Result: "too_large",
 		Error: fmt.Sprintf("the batch is larger than %d bytes; split it into several batches", h.opts.MaxBodyBytes)}
 	if r.ContentLength > h.opts.MaxBodyBytes {
-		h.answer(w, http.StatusRequestEntityTooLarge, tooLarge)
+		h.answer(w, r, http.StatusRequestEntityTooLarge, tooLarge)
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
@@ -171,7 +171,7 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var be *mypt.BatchError
 	switch {
 	case errors.As(err, &mbe):
-		h.answer(w, http.StatusRequestEntityTooLarge, tooLarge)
+		h.answer(w, r, http.StatusRequestEntityTooLarge, tooLarge)
 		return
 	case errors.As(err, &be):
 		for _, l := range be.Lines {
@@ -179,17 +179,17 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				h.rows.WithLabelValues(string(l.Entity), string(l.Op), "rejected").Inc()
 			}
 		}
-		h.answer(w, http.StatusBadRequest, pushAnswer{Result: "invalid", Error: "the batch has bad lines; nothing was applied",
+		h.answer(w, r, http.StatusBadRequest, pushAnswer{Result: "invalid", Error: "the batch has bad lines; nothing was applied",
 			Lines: be.Lines, More: be.More})
 		return
 	case err != nil:
 		// The client went away or the body broke off: nothing to apply, and no one to tell
 		// beyond a 400.
-		h.answer(w, http.StatusBadRequest, pushAnswer{Result: "invalid", Error: "the batch could not be read to its end"})
+		h.answer(w, r, http.StatusBadRequest, pushAnswer{Result: "invalid", Error: "the batch could not be read to its end"})
 		return
 	}
 	if key := r.Header.Get("Idempotency-Key"); key != "" && key != b.ID {
-		h.answer(w, http.StatusBadRequest, pushAnswer{Batch: b.ID, Result: "invalid",
+		h.answer(w, r, http.StatusBadRequest, pushAnswer{Batch: b.ID, Result: "invalid",
 			Error: fmt.Sprintf("the Idempotency-Key header %q is not the batch id %q of the header line", key, b.ID)})
 		return
 	}
@@ -210,18 +210,17 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				h.rows.WithLabelValues(string(rej.Entity), string(ops[rej.Line]), "rejected").Inc()
 			}
 		}
-		h.answer(w, http.StatusBadRequest, pushAnswer{Batch: b.ID, Result: "invalid",
+		h.answer(w, r, http.StatusBadRequest, pushAnswer{Batch: b.ID, Result: "invalid",
 			Error: "the batch has bad records; nothing was applied", Lines: lines})
 		return
 	case errors.Is(err, mypt.ErrInvalid):
-		h.answer(w, http.StatusBadRequest, pushAnswer{Batch: b.ID, Result: "invalid", Error: cleanError(err)})
+		h.answer(w, r, http.StatusBadRequest, pushAnswer{Batch: b.ID, Result: "invalid", Error: cleanError(err)})
 		return
 	case errors.Is(err, mypt.ErrConflict):
-		h.answer(w, http.StatusConflict, pushAnswer{Batch: b.ID, Result: "refused", Error: cleanError(err)})
+		h.answer(w, r, http.StatusConflict, pushAnswer{Batch: b.ID, Result: "refused", Error: cleanError(err)})
 		return
 	case errors.Is(err, mypt.ErrRefused):
-		h.log.Warn("push batch refused", "batch", b.ID, "reason", cleanError(err))
-		h.answer(w, http.StatusUnprocessableEntity, pushAnswer{Batch: b.ID, Result: "refused", Error: cleanError(err)})
+		h.answer(w, r, http.StatusUnprocessableEntity, pushAnswer{Batch: b.ID, Result: "refused", Error: cleanError(err)})
 		return
 	default:
 		if r.Context().Err() != nil {
@@ -244,12 +243,29 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.Info("push batch", "batch", b.ID, "result", a.Result, "records", len(b.Records), "upserted", res.Upserted,
 		"unchanged", res.Unchanged, "deleted", res.Deleted, "students", len(res.Students))
-	h.answer(w, http.StatusOK, a)
+	h.answer(w, r, http.StatusOK, a)
 }
 
-// authorized compares the bearer token with every configured token in constant time. Digests
+// PushTokens are the push API's bearer tokens, kept as digests. POST /mis/v1/batches and
+// POST /mis/v1/sync both check requests with it, so the two cannot drift apart.
+type PushTokens struct {
+	digests [][sha256.Size]byte
+}
+
+// NewPushTokens keeps the set tokens of ts; with none, no request is authorized.
+func NewPushTokens(ts []config.Secret) *PushTokens {
+	p := &PushTokens{}
+	for _, t := range ts {
+		if t.IsSet() {
+			p.digests = append(p.digests, sha256.Sum256([]byte(t.Reveal())))
+		}
+	}
+	return p
+}
+
+// Authorized compares the bearer token with every configured token in constant time. Digests
 // are compared, so neither the tokens' lengths nor which one matched leaks through timing.
-func (h *pushHandler) authorized(r *http.Request) bool {
+func (p *PushTokens) Authorized(r *http.Request) bool {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		token = ""
@@ -257,11 +273,72 @@ func (h *pushHandler) authorized(r *http.Request) bool {
 	token = strings.TrimSpace(token)
 	got := sha256.Sum256([]byte(token))
 	match := 0
-	for i := range h.tokens {
-		match |= subtle.ConstantTimeCompare(got[:], h.tokens[i][:])
+	for i := range p.digests {
+		match |= subtle.ConstantTimeCompare(got[:], p.digests[i][:])
 	}
 	return match == 1 && token != ""
 }
+
+// challenge sets the 401's WWW-Authenticate header and returns the reason to show.
+func (p *PushTokens) challenge(w http.ResponseWriter, r *http.Request) string {
+	reason := "a bearer token is required"
+	challenge := `Bearer realm="mypt push"`
+	if r.Header.Get("Authorization") != "" {
+		reason = "the bearer token is not valid"
+		challenge += `, error="invalid_token"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	return reason
+}
+
+// RequirePushToken wraps next so that only a request bearing one of the push tokens reaches it;
+// any other answers 401 with WWW-Authenticate and a JSON body, logged at WARN (without the
+// token). A nil logger is slog.Default().
+func RequirePushToken(tokens []config.Secret, logger *slog.Logger, next http.Handler) http.Handler {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	p := NewPushTokens(tokens)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.Authorized(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		reason := p.challenge(w, r)
+		logger.Warn("mis request refused", "path", r.URL.Path, "status", http.StatusUnauthorized, "reason", reason,
+			"remote", r.RemoteAddr)
+		writeJSONAnswer(w, http.StatusUnauthorized, map[string]string{"result": "unauthorized", "error": reason})
+	})
+}
+
+// writeJSONAnswer writes v as the indented JSON body of a MIS endpoint's answer.
+func writeJSONAnswer(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// maxLoggedLines is how many bad lines a refused push's log line names.
+const maxLoggedLines = 5
+
+// loggedLines names the first few bad lines as "line N: reason", with quoted values masked: a
+// reason may quote what the MIS sent, which can be personal data.
+func loggedLines(lines []mypt.LineError) []string {
+	var out []string
+	for i, l := range lines {
+		if i == maxLoggedLines {
+			break
+		}
+		out = append(out, fmt.Sprintf("line %d: %s", l.Line, quotedValue.ReplaceAllString(l.Reason, `"…"`)))
+	}
+	return out
+}
+
+// quotedValue matches a double-quoted value in a reason.
+var quotedValue = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 
 // cleanError drops the adapter's "sqlite: " prefix from messages meant for the MIS's operators.
 func cleanError(err error) string {

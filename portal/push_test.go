@@ -42,7 +42,9 @@ func newPushFixture(t *testing.T, storeOpts sqlite.Options, opts portal.PushOpti
 	reg := prometheus.NewRegistry()
 	opts.Applier = st
 	opts.Registerer = reg
-	opts.Logger = slog.New(slog.DiscardHandler)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	if opts.Tokens == nil {
 		opts.Tokens = []config.Secret{"another-token-not-used-here", pushToken}
 	}
@@ -349,3 +351,65 @@ func TestPushBodyBreaksOff(t *testing.T) {
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
+
+// Every refused push is logged at WARN with its status and, when known, its batch id; never
+// the token, never a record's contents.
+func TestPushRefusalsAreLogged(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	f := newPushFixture(t, sqlite.Options{}, portal.PushOptions{MaxBodyBytes: 4096, Logger: logger})
+	var ten []string
+	for i := range 10 {
+		ten = append(ten, studentLine(fmt.Sprintf("S%d", i)))
+	}
+	if r := f.post(t, batchOf(`{"batch":"load"}`, ten...), nil); r.code != http.StatusOK {
+		t.Fatalf("load: %d %s", r.code, r.raw)
+	}
+	var big []string
+	for i := range 40 {
+		big = append(big, studentLine(fmt.Sprintf("L%d", i)))
+	}
+	for _, c := range []struct {
+		name  string
+		body  string
+		hdr   map[string]string
+		code  int
+		batch string
+		want  []string
+	}{
+		{"no token", batchOf(`{"batch":"b1"}`, studentLine("S1")), map[string]string{"Authorization": ""}, 401, "", nil},
+		{"wrong token", batchOf(`{"batch":"b1"}`, studentLine("S1")), map[string]string{"Authorization": "Bearer wrong-" + pushToken}, 401, "", nil},
+		{"content type", batchOf(`{"batch":"b1"}`, studentLine("S1")), map[string]string{"Content-Type": "text/plain"}, 415, "", nil},
+		{"too large", batchOf(`{"batch":"big"}`, big...), nil, 413, "", nil},
+		{"bad lines", batchOf(`{"batch":"b3"}`, studentLine("S7"), `{"entity":"student","op":"upsert","data":{"StudentID":"S8","LegalLastName":"Secretname"}}`,
+			`{"entity":"pupil","op":"delete","key":"x"}`, `{oops`), nil, 400, "", []string{`"bad_lines":3`, `line 3`, `line 4`, `line 5`}},
+		{"idempotency key", batchOf(`{"batch":"b5"}`, studentLine("S5")), map[string]string{"Idempotency-Key": "b6"}, 400, "b5", nil},
+		{"reused id", batchOf(`{"batch":"load"}`, ten[:3]...), nil, 409, "load", nil},
+		{"snapshot guard", batchOf(`{"batch":"snap","mode":"snapshot","entities":["student"]}`, ten[:5]...), nil, 422, "snap", nil},
+	} {
+		logs.Reset()
+		r := f.post(t, c.body, c.hdr)
+		if r.code != c.code {
+			t.Errorf("%s: %d %s, want %d", c.name, r.code, r.raw, c.code)
+			continue
+		}
+		got := logs.String()
+		if !strings.Contains(got, `"level":"WARN"`) || !strings.Contains(got, fmt.Sprintf(`"status":%d`, c.code)) {
+			t.Errorf("%s: no WARN with the status: %q", c.name, got)
+		}
+		if c.batch != "" && !strings.Contains(got, fmt.Sprintf(`"batch":%q`, c.batch)) {
+			t.Errorf("%s: the log does not name batch %q: %q", c.name, c.batch, got)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: the log lacks %q: %q", c.name, w, got)
+			}
+		}
+		for _, leak := range []string{pushToken, "Secretname", "José", "D'Arcy"} {
+			if strings.Contains(got, leak) {
+				t.Errorf("%s: the log shows %q: %q", c.name, leak, got)
+			}
+		}
+	}
+}

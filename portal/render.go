@@ -194,7 +194,8 @@ func writeHTML(w http.ResponseWriter, status int, body ...[]byte) {
 
 // Errors the handlers return that map to a status other than 500.
 var (
-	errForbidden   = errors.New("forbidden")
+	errForbidden   = errors.New("forbidden") // a missing or wrong CSRF token
+	errCrossOrigin = fmt.Errorf("%w: cross-origin request", errForbidden)
 	errBadRequest  = errors.New("bad request")
 	errUnavailable = errors.New("unavailable")
 )
@@ -218,8 +219,12 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		status = http.StatusNotFound
 	case errors.Is(err, mypt.ErrInvalid), errors.Is(err, errBadRequest):
 		status = http.StatusBadRequest
+	case errors.Is(err, errCrossOrigin):
+		status = http.StatusForbidden
+		s.securityEvent(r, "csrf_refused", "cross_origin")
 	case errors.Is(err, errForbidden):
 		status = http.StatusForbidden
+		s.securityEvent(r, "csrf_refused", "bad_token")
 	case errors.Is(err, errUnavailable):
 		status = http.StatusServiceUnavailable
 	case errors.Is(err, context.Canceled):
@@ -232,8 +237,12 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 	s.renderStatus(w, r, status)
 }
 
-// routeOf is the request's path without any identifiers, safe to log.
+// routeOf is the request's route pattern (or, before routing, its path without any
+// identifiers), safe to log.
 func routeOf(r *http.Request) string {
+	if pattern, ok := r.Context().Value(routeKey{}).(string); ok {
+		return pattern
+	}
 	p := r.URL.Path
 	if strings.HasPrefix(p, "/students/") {
 		return "/students/…"
@@ -257,6 +266,7 @@ func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int
 	case http.StatusRequestEntityTooLarge:
 		v.Heading, v.Message = "Too much data", "The form sent more data than we accept."
 	case http.StatusTooManyRequests:
+		s.securityEvent(r, "rate_limited", "too_many")
 		v.Heading, v.Message = "Too many attempts", "Please wait a minute and try again."
 	case http.StatusServiceUnavailable:
 		v.Heading, v.Message = "Temporarily unavailable", "The portal is busy or being updated. Please try again in a few minutes."

@@ -1,10 +1,12 @@
 package portal
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // HR-1: building both listeners' complete route tables does not panic.
@@ -203,5 +205,52 @@ func TestTemplatesParse(t *testing.T) {
 		if tm.pages[p] == nil {
 			t.Errorf("page %s missing", p)
 		}
+	}
+}
+
+// Every GET route also answers HEAD, with the GET's status and headers and no body.
+func TestHeadWhereverGet(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c := h.signedIn(parentEmail, parentPass)
+	for _, p := range []string{"/", "/login", "/help", "/static/app.css", "/students/" + seedStudent + "/attendance"} {
+		get := h.get(c, p)
+		head := h.do(c, "HEAD", p, nil)
+		if head.StatusCode != get.StatusCode || head.body != "" ||
+			head.Header.Get("Content-Type") != get.Header.Get("Content-Type") {
+			t.Errorf("HEAD %s: %d %q %q (GET %d %q)", p, head.StatusCode, head.body, head.Header.Get("Content-Type"), get.StatusCode, get.Header.Get("Content-Type"))
+		}
+	}
+	// A HEAD of a student page shows nothing, so it is not audited as a view.
+	h.flushAudit()
+	before, err := h.store.AuditEntries(context.Background(), time.Time{}, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.do(c, "HEAD", "/students/"+seedStudent+"/details", nil)
+	h.flushAudit()
+	after, err := h.store.AuditEntries(context.Background(), time.Time{}, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Errorf("HEAD audited: %+v", after[len(before):])
+	}
+	if r := h.do(h.client(), "HEAD", "/nope", nil); r.StatusCode != 404 {
+		t.Errorf("HEAD unknown path: %d", r.StatusCode)
+	}
+	if r := h.do(h.client(), "PUT", "/", nil); r.StatusCode != 405 || !strings.Contains(r.Header.Get("Allow"), "HEAD") {
+		t.Errorf("PUT /: %d Allow %q", r.StatusCode, r.Header.Get("Allow"))
+	}
+	in := httptest.NewServer(h.srv.InternalHandler())
+	defer in.Close()
+	req, _ := http.NewRequest("HEAD", in.URL+"/healthz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("internal HEAD /healthz: %d", resp.StatusCode)
 	}
 }

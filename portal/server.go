@@ -250,7 +250,7 @@ func (s *Server) publicHandler(router *httprouter.Router) http.Handler {
 		}
 	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.renderError(w, r, errForbidden)
+		s.renderError(w, r, errCrossOrigin)
 	}))
 	return s.securityHeaders(cop.Handler(router))
 }
@@ -344,9 +344,16 @@ func (s *Server) newRouter(listener string) *httprouter.Router {
 	return r
 }
 
-// handle registers one route, instrumented under its pattern.
+// handle registers one route, instrumented under its pattern. A GET route answers HEAD too
+// (net/http drops the body; the status and headers are the GET's).
 func (s *Server) handle(r *httprouter.Router, listener, method, path string, h http.Handler) {
-	r.Handler(method, path, s.instrument(listener, path, h))
+	ih := s.instrument(listener, path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, withRoute(r, path))
+	}))
+	r.Handler(method, path, ih)
+	if method == http.MethodGet {
+		r.Handler(http.MethodHead, path, ih)
+	}
 }
 
 // instrument is the one place HTTP metrics wrap a handler.

@@ -299,6 +299,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, status, "login", v)
 	}
 	if !s.ValidCSRF(r) {
+		s.securityEvent(r, "csrf_refused", "bad_token")
 		v.Warning = msgExpired
 		show(http.StatusForbidden)
 		return
@@ -306,6 +307,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	addr := s.clientAddr(r)
 	if !s.limiter.allow(addr) {
 		s.signins.WithLabelValues(signinRateLimited).Inc()
+		s.securityEvent(r, "rate_limited", "login_rate")
 		v.Warning = msgTooMany
 		w.Header().Set("Retry-After", "60")
 		show(http.StatusTooManyRequests)
@@ -346,6 +348,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if acct.Locked() {
 		s.signins.WithLabelValues(signinLocked).Inc()
 		s.audit.add(mypt.AuditEntry{At: s.now(), Actor: actor(acct.ID), Action: "login_refused_locked", ClientAddr: addr})
+		s.securityEvent(r, "login_refused", "locked", "account", acct.ID)
 		v.Warning = s.lockedMessage()
 		show(http.StatusUnauthorized)
 		return
@@ -360,6 +363,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			Detail: fmt.Sprintf("wrong password (attempt %d)", f.Attempts)})
 		if f.NewlyLocked {
 			s.lockouts.Inc()
+			s.securityEvent(r, "lockout", "failed_attempts", "account", acct.ID, "attempts", f.Attempts)
 			s.audit.add(mypt.AuditEntry{At: s.now(), Actor: actor(acct.ID), Action: "lockout", ClientAddr: addr,
 				Detail: "failed_attempts"})
 		}

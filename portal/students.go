@@ -80,6 +80,15 @@ func (s *Server) studentPage(page string, h studentHandler) http.HandlerFunc {
 		}
 		sess := sessionFrom(r.Context())
 		if !linked || !s.visible(a) {
+			// The audit log records only what was shown; the refusal goes to the operators' log.
+			switch {
+			case lookupID == "":
+				s.securityEvent(r, "student_refused", "malformed_id")
+			case !linked:
+				s.securityEvent(r, "student_refused", "not_linked", "student", lookupID)
+			default:
+				s.securityEvent(r, "student_refused", "not_visible", "student", lookupID)
+			}
 			s.renderError(w, r, mypt.ErrNotFound)
 			return
 		}
@@ -94,6 +103,9 @@ func (s *Server) studentPage(page string, h studentHandler) http.HandlerFunc {
 		if err != nil {
 			s.renderError(w, r, err)
 			return
+		}
+		if r.Method == http.MethodHead {
+			return // headers only: nothing was shown, so nothing to audit
 		}
 		s.audit.add(mypt.AuditEntry{At: s.now(), Actor: actor(sess.AccountID), Action: "view",
 			StudentID: a.Student.StudentID, Page: page, Detail: detail, ClientAddr: s.clientAddr(r)})
@@ -179,6 +191,9 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		v.Children = append(v.Children, c)
+		if r.Method == http.MethodHead {
+			continue // headers only: nothing was shown, so nothing to audit
+		}
 		s.audit.add(mypt.AuditEntry{At: s.now(), Actor: actor(sess.AccountID), Action: "view",
 			StudentID: c.ID, Page: "home", ClientAddr: s.clientAddr(r)})
 	}
@@ -246,7 +261,7 @@ func (s *Server) handleDetails(w http.ResponseWriter, r *http.Request, sr *stude
 		}
 		v.Enrolments = append(v.Enrolments, row)
 	}
-	v.Title = "Student details"
+	v.Title = "Student Details"
 	v.Student = sr.nav
 	return "", s.renderPage(w, r, http.StatusOK, "details", v)
 }
@@ -299,7 +314,7 @@ func (s *Server) handleFurtherDetails(w http.ResponseWriter, r *http.Request, sr
 		{"Consent for emergency medical treatment", yesNo(f.ConsentForMedicalTreatment)},
 		{"Consent to share information with employers", yesNo(f.ConsentForSharingWithEmployers)},
 	}}
-	v.Title = "Further details"
+	v.Title = "Further Details"
 	v.Student = sr.nav
 	return "", s.renderPage(w, r, http.StatusOK, "further_details", v)
 }
@@ -315,7 +330,7 @@ func (s *Server) handleAchievements(w http.ResponseWriter, r *http.Request, sr *
 		return "", err
 	}
 	v := &achievementsView{Achievements: list}
-	v.Title = "Achievements on entry"
+	v.Title = "Achievements on Entry"
 	v.Student = sr.nav
 	return "", s.renderPage(w, r, http.StatusOK, "achievements", v)
 }
@@ -364,7 +379,7 @@ func (s *Server) handleDocuments(w http.ResponseWriter, r *http.Request, sr *stu
 		v.Documents = append(v.Documents, documentRow{ID: d.DocumentID, Title: d.Title, Category: d.Category,
 			Created: d.CreatedAt.In(s.loc).Format("02/01/2006"), Size: humanSize(d.Size), Type: typeName(d.ContentType)})
 	}
-	v.Title = "Uploaded documents"
+	v.Title = "Uploaded Documents"
 	v.Student = sr.nav
 	return "", s.renderPage(w, r, http.StatusOK, "documents", v)
 }
@@ -448,7 +463,7 @@ func (s *Server) handlePolicies(w http.ResponseWriter, r *http.Request, sr *stud
 	for _, p := range list {
 		v.Policies = append(v.Policies, policyRow{p.Policy, s.londonTime(p.ReadAt)})
 	}
-	v.Title = "Information I have read"
+	v.Title = "Information I Have Read"
 	v.Student = sr.nav
 	return "", s.renderPage(w, r, http.StatusOK, "ilp_policies", v)
 }
@@ -487,7 +502,7 @@ func (s *Server) handleTargetGrades(w http.ResponseWriter, r *http.Request, sr *
 		e := courses[g.EnrolmentID]
 		v.Grades = append(v.Grades, gradeRow{orDash(e.Course.Title), e.Course.Code, e.Course.Level, g.Grade})
 	}
-	v.Title = "Target minimum grades"
+	v.Title = "Target Minimum Grades"
 	v.Student = sr.nav
 	return "", s.renderPage(w, r, http.StatusOK, "ilp_target_grades", v)
 }
@@ -521,7 +536,7 @@ func (s *Server) handleTargets(w http.ResponseWriter, r *http.Request, sr *stude
 		}
 		v.Targets = append(v.Targets, row)
 	}
-	v.Title = "SMART targets"
+	v.Title = "My SMART Targets"
 	v.Student = sr.nav
 	return "", s.renderPage(w, r, http.StatusOK, "ilp_targets", v)
 }
@@ -537,7 +552,7 @@ func (s *Server) handleMeetings(w http.ResponseWriter, r *http.Request, sr *stud
 		return "", err
 	}
 	v := &meetingsView{Meetings: list}
-	v.Title = "Meetings and progress reviews"
+	v.Title = "My Meetings"
 	v.Student = sr.nav
 	return "", s.renderPage(w, r, http.StatusOK, "meetings", v)
 }

@@ -105,15 +105,24 @@ type converter struct {
 }
 
 func newConverter(e mypt.Entity, key string, cts []*sql.ColumnType, loc *time.Location, maxBytes int) (*converter, error) {
+	names := make([]string, len(cts))
+	dbTypes := make([]string, len(cts))
+	for i, ct := range cts {
+		names[i], dbTypes[i] = ct.Name(), ct.DatabaseTypeName()
+	}
+	return newColumnConverter(e, key, names, dbTypes, loc, maxBytes)
+}
+
+// newColumnConverter is newConverter from the result's column names and SQL Server type names.
+func newColumnConverter(e mypt.Entity, key string, names, dbTypes []string, loc *time.Location, maxBytes int) (*converter, error) {
 	fs, rt, err := structFields(e)
 	if err != nil {
 		return nil, err
 	}
 	c := &converter{entity: e, key: key, keyIdx: -1, rowVer: -1, loc: loc, maxBytes: maxBytes, rowType: rt}
-	for i, ct := range cts {
-		name := ct.Name()
+	for i, name := range names {
 		c.names = append(c.names, name)
-		c.dbTypes = append(c.dbTypes, strings.ToUpper(ct.DatabaseTypeName()))
+		c.dbTypes = append(c.dbTypes, strings.ToUpper(dbTypes[i]))
 		if strings.EqualFold(name, "RowVer") {
 			c.rowVer = i
 			c.kinds = append(c.kinds, 0)

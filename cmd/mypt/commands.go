@@ -47,7 +47,7 @@ func runConfigCheck(_ context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	path := configPath(*cfgFile)
-	cfg, err := config.Load(path, os.Environ())
+	cfg, err := config.LoadChecked(path, os.Environ())
 	var problems []string
 	var le *config.LoadError
 	switch {
@@ -55,18 +55,16 @@ func runConfigCheck(_ context.Context, args []string, stdout, stderr io.Writer) 
 		problems = le.Problems
 	case err != nil:
 		problems = []string{err.Error()}
-	default:
-		var ve *config.ValidationError
-		if err := cfg.Validate(); errors.As(err, &ve) {
-			problems = ve.Problems
-		} else if err != nil {
-			problems = []string{err.Error()}
-		}
 	}
 	for _, p := range problems {
 		fmt.Fprintln(stdout, p)
 	}
-	if *print && le == nil && err == nil {
+	if err == nil {
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintln(stdout, "warning: "+w)
+		}
+	}
+	if *print && err == nil {
 		b, err := yaml.Marshal(cfg)
 		if err != nil {
 			return fmt.Errorf("config check: print: %w", err)

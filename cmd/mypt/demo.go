@@ -334,7 +334,7 @@ func londonLocation() *time.Location {
 }
 
 // laterHandler forwards to a handler set after the server started (the demo's TDS pull loop
-// exists only once the college is loaded); until then it answers 404.
+// exists only once the college is loaded); until then it answers noPullSyncer's JSON 404.
 type laterHandler struct {
 	mu sync.Mutex
 	h  http.Handler
@@ -351,8 +351,7 @@ func (l *laterHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := l.h
 	l.mu.Unlock()
 	if h == nil {
-		http.NotFound(w, r)
-		return
+		h = noPullSyncer
 	}
 	h.ServeHTTP(w, r)
 }

@@ -116,6 +116,15 @@ func TestDemo(t *testing.T) {
 		t.Errorf("/readyz = %s", resp.Status)
 	}
 
+	t.Run("sync trigger needs the token and answers JSON in push mode", func(t *testing.T) {
+		if code, _, body := postSync(t, internalURL, ""); code != http.StatusUnauthorized || !strings.Contains(body, `"unauthorized"`) {
+			t.Errorf("without a token: %d %s", code, body)
+		}
+		code, hdr, body := postSync(t, internalURL, push[2])
+		if code != http.StatusNotFound || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") || !strings.Contains(body, "pull syncer") {
+			t.Errorf("with the token in push mode: %d %q %s", code, hdr.Get("Content-Type"), body)
+		}
+	})
 	t.Run("push endpoint takes the printed token", func(t *testing.T) {
 		batch := `{"batch":"test-1","mode":"delta"}` + "\n" +
 			`{"entity":"meeting","op":"upsert","data":{"MeetingID":"test-m1","StudentID":"` + synth.SeedStudentID + `","Type":"Progress Review","HeldOn":"2026-12-01"}}` + "\n"
@@ -182,14 +191,36 @@ func TestDemoTDS(t *testing.T) {
 	if !strings.Contains(home, "Siobhán O’Neill-Smith") {
 		t.Errorf("home page does not list the seed-table student")
 	}
-	resp, err := http.Post(internalURL+"/mis/v1/sync", "application/json", nil)
+	token := strings.Fields(lines[len(lines)-1])[2]
+	if code, hdr, body := postSync(t, internalURL, ""); code != http.StatusUnauthorized ||
+		!strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Bearer") || !strings.Contains(body, `"unauthorized"`) {
+		t.Errorf("POST /mis/v1/sync without a token = %d %q %s", code, hdr.Get("WWW-Authenticate"), body)
+	}
+	if code, _, body := postSync(t, internalURL, "wrong-"+token); code != http.StatusUnauthorized {
+		t.Errorf("POST /mis/v1/sync with a wrong token = %d %s", code, body)
+	}
+	if code, _, body := postSync(t, internalURL, token); code != http.StatusAccepted {
+		t.Errorf("POST /mis/v1/sync with the push token = %d %s", code, body)
+	}
+}
+
+// postSync posts to /mis/v1/sync with the bearer token (none when empty).
+func postSync(t *testing.T, internalURL, token string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, internalURL+"/mis/v1/sync", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Errorf("POST /mis/v1/sync = %s", resp.Status)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
 }
 
 func newClient(t *testing.T) *http.Client {

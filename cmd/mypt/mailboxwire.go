@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -29,6 +31,14 @@ func (a *app) addMailbox() error {
 	}
 	a.mailboxOn = true
 	a.workers = append(a.workers, worker{name: "mailbox", run: mb.Run}) // Run returns nil when ctx ends
+	days := a.cfg.Mailbox.RetainDays
+	purge := syncer.NewPurge(syncer.PurgeOptions{
+		Name: "mailbox", Logger: a.log, Now: a.now,
+		Purge: func(ctx context.Context, now time.Time) (int64, error) {
+			return a.store.PurgeMailbox(ctx, now.AddDate(0, 0, -days))
+		},
+	})
+	a.workers = append(a.workers, worker{name: "mailbox retention", run: purge.Run})
 	return nil
 }
 

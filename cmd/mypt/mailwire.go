@@ -20,7 +20,7 @@ func setDemoMail(cfg *config.Config, dir string) {
 func (a *app) addOutbox() error {
 	mc := a.cfg.Mail
 	if mc.Transport == "" {
-		a.log.Info("mail transport not configured; emails stay queued")
+		a.log.Warn(config.WarnNoMailTransport)
 		return nil
 	}
 	var replyTo *mail.Address

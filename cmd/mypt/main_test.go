@@ -47,8 +47,15 @@ func TestVersionAndUsage(t *testing.T) {
 
 func TestConfigCheck(t *testing.T) {
 	good := writeConfig(t, "data: {dir: "+t.TempDir()+"}\ncollege: {name: Croydon College, public_base_url: \"https://parents.example.ac.uk\"}\n")
-	if _, errOut, err := runCmd(t, "config", "check", "--config", good); err != nil {
+	if out, errOut, err := runCmd(t, "config", "check", "--config", good); err != nil {
 		t.Errorf("good config: %v %s", err, errOut)
+	} else {
+		// Runs, but leaves things undone: warnings, not problems.
+		for _, want := range []string{"warning: mail.transport: " + config.WarnNoMailTransport, "warning: mis, push: " + config.WarnNoDataSource} {
+			if !strings.Contains(out, want) {
+				t.Errorf("config check output lacks %q:\n%s", want, out)
+			}
+		}
 	}
 	bad := writeConfig(t, "public:\n  pubic: 1\nlog:\n  level: loud\n")
 	out, _, err := runCmd(t, "config", "check", "--config", bad)
@@ -72,6 +79,25 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
+// Typos do not hide the other problems: config check prints them all in one run.
+func TestConfigCheckPrintsEveryProblemAtOnce(t *testing.T) {
+	cfg := writeConfig(t, `data: {dir: `+t.TempDir()+`}
+college: {name: Croydon College, public_base_ulr: "https://parents.example.ac.uk"}
+mis: {dsn: "sqlserver://mypt_reader@mis.example.ac.uk?database=ProSolution", pasword_file: /etc/mypt/mis-password}
+public: {addr: notaport}
+`)
+	out, errOut, err := runCmd(t, "config", "check", "--config", cfg)
+	var ec exitCode
+	if !errors.As(err, &ec) || ec != 1 {
+		t.Fatalf("config check passed: %v %s", err, out)
+	}
+	for _, want := range []string{`unknown key "public_base_ulr"`, `unknown key "pasword_file"`, `public.addr: "notaport" is not host:port`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config check output lacks %q:\n%s%s", want, out, errOut)
+		}
+	}
+}
+
 func TestConfigCheckPrintRedactsSecrets(t *testing.T) {
 	var secret *config.Key
 	for _, k := range config.Keys() {
@@ -88,6 +114,25 @@ func TestConfigCheckPrintRedactsSecrets(t *testing.T) {
 	out, errOut, _ := runCmd(t, "config", "check", "--config", good, "--print")
 	if strings.Contains(out+errOut, "hunter2") {
 		t.Errorf("secret printed:\n%s", out)
+	}
+}
+
+// serve warns at start-up about what its configuration leaves undone.
+func TestServeWarnsAboutMissingSourceAndMail(t *testing.T) {
+	cfg, err := config.Parse("test.yaml", []byte("data: {dir: "+t.TempDir()+"}\ncollege: {name: Croydon College, public_base_url: \"https://parents.example.ac.uk\"}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	a, err := newApp(context.Background(), appOptions{Public: loopback(t), Internal: loopback(t), Config: cfg, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.shutdown(context.Background())
+	for _, want := range []string{config.WarnNoDataSource, config.WarnNoMailTransport} {
+		if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), want) {
+			t.Errorf("start-up log lacks a WARN %q:\n%s", want, logs.String())
+		}
 	}
 }
 
@@ -241,5 +286,38 @@ func TestSyncNeedsValidConfig(t *testing.T) {
 	_, _, err := runCmd(t, "sync", "--once", "--config", bad)
 	if err == nil || !strings.Contains(err.Error(), `unknown key "enabld" in section mis`) {
 		t.Errorf("sync with a bad config: %v", err)
+	}
+}
+
+// The README's three-line config is true: it validates, turns the pull syncer on, and the
+// password from password_file reaches the connection.
+func TestREADMEConfigMirrorsTheMIS(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "A three-line config runs")
+	_, rest, ok2 := strings.Cut(rest, "```yaml\n")
+	block, _, ok3 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README has no three-line config example")
+	}
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "mis-password")
+	if err := os.WriteFile(pwFile, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	block = strings.ReplaceAll(block, "/var/lib/mypt", filepath.Join(dir, "data"))
+	block = strings.ReplaceAll(block, "/etc/mypt/mis-password", pwFile)
+	cfg, err := config.LoadChecked(writeConfig(t, block), nil)
+	if err != nil {
+		t.Fatalf("README config: %v\n%s", err, block)
+	}
+	if !cfg.MIS.Enabled {
+		t.Error("README config does not turn the pull syncer on")
+	}
+	dsn, err := misConfiguredDSN(cfg.MIS)
+	if err != nil || !strings.Contains(dsn, ":s3cret@") {
+		t.Errorf("README config's connection lacks the password file's password (%v)", err)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,12 +24,16 @@ type opsReadiness struct {
 	// mypt_sync_last_success_timestamp_seconds within MaxSyncAge (config ops.ready_max_sync_age).
 	PullEnabled bool
 	MaxSyncAge  time.Duration
+	// LastApplied, without the pull syncer, adds the "data" check: the last batch applied from
+	// any source (push, the demo's load) within MaxSyncAge. Without it and without the pull
+	// syncer there is no freshness check.
+	LastApplied func(ctx context.Context) (time.Time, error)
 	// MailboxEnabled adds the "mailbox" check: mypt_mailbox_connected is 1.
 	MailboxEnabled bool
 	Now            func() time.Time
 }
 
-// opsReadinessChecks returns the "sync" and "mailbox" checks for /readyz, to append to the
+// opsReadinessChecks returns the "sync" (or "data") and "mailbox" checks for /readyz, to append to the
 // cache and schema checks. They read the metrics the pull syncer and the mailbox watcher
 // export on g, so they need no handle on those components; register the components on g
 // before the first probe.
@@ -40,6 +45,8 @@ func opsReadinessChecks(g prometheus.Gatherer, o opsReadiness) []portal.Readines
 	if o.PullEnabled {
 		checks = append(checks, portal.MaxAgeCheck("sync", o.MaxSyncAge, o.Now,
 			portal.OldestGaugeTimestamp(g, "mypt_sync_last_success_timestamp_seconds")))
+	} else if o.LastApplied != nil {
+		checks = append(checks, portal.MaxAgeCheck("data", o.MaxSyncAge, o.Now, o.LastApplied))
 	}
 	if o.MailboxEnabled {
 		checks = append(checks, portal.GaugeCheck("mailbox", g, "mypt_mailbox_connected", 1,

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,7 +16,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"mypt"
 	"mypt/adapters/sqlite"
+	"mypt/config"
 	"mypt/portal"
 )
 
@@ -86,6 +90,51 @@ func TestOpsReadinessChecks(t *testing.T) {
 	if n := len(opsReadinessChecks(reg, opsReadiness{})); n != 0 {
 		t.Fatalf("checks with pull and mailbox off = %d, want none", n)
 	}
+}
+
+// Readiness includes data freshness in every mode. Without the pull syncer (push only, or no
+// MIS at all) the last batch applied from any source must be within ops.ready_max_sync_age: an
+// empty never-filled cache is not ready.
+func TestReadinessNeedsFreshDataWithoutPull(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	cfg, err := config.Parse("test.yaml", []byte("data: {dir: "+t.TempDir()+"}\ncollege: {name: Croydon College, public_base_url: \"https://parents.example.ac.uk\"}\n"+
+		"ops: {ready_max_sync_age: 26h}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(ctx, appOptions{Public: loopback(t), Internal: loopback(t), Config: cfg, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.shutdown(ctx) })
+	res := portal.RunReadiness(ctx, a.readiness())
+	if !reflect.DeepEqual(res.Failed, []string{"data"}) || !strings.Contains(fmt.Sprint(res.Checks), "never") {
+		t.Fatalf("empty cache: %+v", res)
+	}
+	b := mypt.Batch{ID: "b1", Source: "push", Records: []mypt.Record{{Line: 2, Entity: mypt.EntityMarkType, Op: mypt.OpUpsert, Key: "/",
+		Row: mypt.MarkType{Mark: "/", Description: "Present", Status: 1}}}}
+	if _, err := a.store.ApplyBatch(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if res := portal.RunReadiness(ctx, a.readiness()); res.Status != "ready" {
+		t.Fatalf("after a batch: %+v", res)
+	}
+	now = now.Add(27 * time.Hour)
+	if res := portal.RunReadiness(ctx, a.readiness()); !reflect.DeepEqual(res.Failed, []string{"data"}) {
+		t.Fatalf("27h after the last batch: %+v", res)
+	}
+}
+
+// loopback is a listener on 127.0.0.1:0 (tests never listen on the configured addresses).
+func loopback(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 func TestRegisterOpsMetrics(t *testing.T) {

@@ -38,14 +38,7 @@ func configPath(flagValue string) string {
 
 // loadConfig loads and validates the configuration, reporting every problem at once.
 func loadConfig(path string) (config.Config, error) {
-	cfg, err := config.Load(path, os.Environ())
-	if err != nil {
-		return cfg, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, err
-	}
-	return cfg, nil
+	return config.LoadChecked(path, os.Environ())
 }
 
 // storeOptions are the cache's settings from the configuration.
@@ -123,7 +116,7 @@ type app struct {
 	servers  []*http.Server
 	push     http.Handler // POST /mis/v1/batches
 	mailer   *mail.Sender // nil when no mail transport is configured
-	syncNow  http.Handler // POST /mis/v1/sync; nil when the pull syncer is off
+	syncNow  http.Handler // POST /mis/v1/sync behind the push tokens; nil when the pull syncer is off
 	// mailboxOn says the mailbox watcher runs (so /readyz checks it is connected).
 	mailboxOn bool
 	// synced is told of every applied push batch and pull pass (eligibilitywire.go).
@@ -205,6 +198,9 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 	if err := a.addWorkers(ctx); err != nil {
 		return nil, err
 	}
+	if !cfg.MIS.Enabled && !cfg.Push.Enabled() {
+		a.log.Warn(config.WarnNoDataSource)
+	}
 	if a.syncNow == nil && o.SyncNow != nil {
 		a.syncNow = o.SyncNow
 	}
@@ -223,7 +219,7 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 		Store: store, Logger: a.log, Registerer: a.reg, Now: o.Now,
 		College: cfg.College, Portal: cfg.Portal, Eligibility: cfg.Eligibility.Policy(),
 		Bands: bands, Unmarked: unmarked, HSTS: hsts, TrustProxyHeaders: cfg.Public.TrustProxyHeaders,
-		Gatherer: a.reg, Readiness: a.readiness(), Push: push, SyncNow: a.syncNow,
+		Gatherer: a.reg, Readiness: a.readiness(), Push: push, SyncNow: a.guardedSyncTrigger(),
 		Accounts: portal.AccountsOptions{Config: cfg.Accounts, MailFiles: a.staffMailFiles()},
 	})
 	if err != nil {
@@ -259,8 +255,8 @@ func listen(l net.Listener, addr string) (net.Listener, error) {
 }
 
 // readiness is what /readyz requires: the cache answers and its schema is current, plus (the
-// ops area's checks) a recent successful sync when the pull syncer runs and a connected
-// mailbox when the watcher runs.
+// ops area's checks) fresh data — a recent successful sync when the pull syncer runs, else a
+// recently applied batch from any source — and a connected mailbox when the watcher runs.
 func (a *app) readiness() []portal.ReadinessCheck {
 	checks := []portal.ReadinessCheck{
 		{Name: "cache", Check: func(ctx context.Context) error {
@@ -282,8 +278,8 @@ func (a *app) readiness() []portal.ReadinessCheck {
 		}},
 	}
 	return append(checks, opsReadinessChecks(a.reg, opsReadiness{
-		PullEnabled: a.cfg.MIS.Enabled, MaxSyncAge: a.cfg.Ops.ReadyMaxSyncAge,
-		MailboxEnabled: a.mailboxOn, Now: a.now,
+		PullEnabled: a.cfg.MIS.Enabled, MaxSyncAge: a.cfg.Ops.WithDefaults().ReadyMaxSyncAge,
+		LastApplied: a.store.LastAppliedAt, MailboxEnabled: a.mailboxOn, Now: a.now,
 	})...)
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -56,11 +57,36 @@ func misDSN(mis config.MISConfig) string {
 	}.DSN()
 }
 
+// misConfiguredDSN is mis.dsn with mis.password (e.g. from password_file) put in as the
+// user's password when the DSN names a user but carries no password of its own. It never
+// shows the DSN in an error: it may hold a password.
+func misConfiguredDSN(mis config.MISConfig) (string, error) {
+	dsn := mis.DSN.Reveal()
+	if dsn == "" || !mis.Password.IsSet() {
+		return dsn, nil
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", errors.New("config: mis.dsn is not a valid sqlserver:// URL")
+	}
+	if u.User == nil || u.Query().Has("password") {
+		return dsn, nil
+	}
+	if _, has := u.User.Password(); has {
+		return dsn, nil
+	}
+	u.User = url.UserPassword(u.User.Username(), mis.Password.Reveal())
+	return u.String(), nil
+}
+
 // openMISSource connects to the MIS: it fails at start-up with a *mssql.ConnectError that names
 // the cause and the setting (MS-3). dsn overrides the one built from mis when not empty.
 func openMISSource(ctx context.Context, mis config.MISConfig, dsn string, logger *slog.Logger) (*mssql.Source, error) {
 	if dsn == "" {
-		dsn = mis.DSN.Reveal()
+		var err error
+		if dsn, err = misConfiguredDSN(mis); err != nil {
+			return nil, err
+		}
 	}
 	if dsn == "" {
 		if mis.Host == "" {

@@ -190,3 +190,31 @@ func TestAddMISPullerAndDemoTDS(t *testing.T) {
 		}
 	}
 }
+
+// The README's mis section gives the password apart from the DSN (password_file): it goes into
+// the DSN's user info, and a DSN that carries its own password keeps it.
+func TestMISDSNTakesThePasswordKey(t *testing.T) {
+	for _, c := range []struct {
+		name, dsn string
+		password  config.Secret
+		want      string
+	}{
+		{"password from password_file", "sqlserver://mypt_reader@mis.example.ac.uk?database=ProSolution", "p@ss:w/rd",
+			"sqlserver://mypt_reader:p%40ss%3Aw%2Frd@mis.example.ac.uk?database=ProSolution"},
+		{"no password key", "sqlserver://mypt_reader@mis.example.ac.uk?database=ProSolution", "",
+			"sqlserver://mypt_reader@mis.example.ac.uk?database=ProSolution"},
+		{"password in the DSN wins", "sqlserver://u:inline@h?database=d", "other", "sqlserver://u:inline@h?database=d"},
+		{"password query parameter wins", "sqlserver://u@h?password=inline", "other", "sqlserver://u@h?password=inline"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := misConfiguredDSN(config.MISConfig{DSN: config.Secret(c.dsn), Password: c.password})
+			if err != nil || got != c.want {
+				t.Errorf("= %q, %v; want %q", got, err, c.want)
+			}
+		})
+	}
+	if _, err := misConfiguredDSN(config.MISConfig{DSN: "sqlserver://u:%zz@h", Password: "x"}); err == nil ||
+		strings.Contains(err.Error(), "%zz") {
+		t.Errorf("a broken DSN: %v (must fail without showing the DSN)", err)
+	}
+}
