@@ -142,4 +142,13 @@ func TestAccountPagesInBrowser(t *testing.T) {
 	open("staff account", fmt.Sprintf("%s/admin/accounts/%d", internal.URL, h.parent), "h1")
 	open("staff mailbox", internal.URL+"/admin/mailbox", "h1")
 	open("staff find a student", internal.URL+"/admin/students?id=nobody", "h1")
+	// At a desktop width the request page's tables (the request beside the MIS, the contacts with
+	// NOK/Verified/PR/Barred) fit without scrolling sideways.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatalf("desktop viewport: %v", err)
+	}
+	run("staff request at 1280 px", chromedp.Navigate(fmt.Sprintf("%s/admin/requests/%d", internal.URL, id2)), chromedp.WaitVisible(chromedp.CSS("h1")))
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll(".table-scroll")].filter(e => e.scrollWidth > e.clientWidth).length`)); err != nil || n != 0 {
+		t.Errorf("staff request at 1280 px: %d tables scroll sideways (%v)", n, err)
+	}
 }
