@@ -965,23 +965,13 @@ func (s *Store) RecordStaffLogin(ctx context.Context, id int64) error {
 		WHERE staff_id = ? AND locked_at IS NULL AND disabled = 0`, FormatTime(s.now()), id)
 }
 
+// execOneErr runs one statement that must change a row; none (wrapped) when it changes none.
 func (s *Store) execOneErr(ctx context.Context, what string, none error, query string, args ...any) error {
-	var n int64
-	err := s.WithTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: %s: %w", what, err)
+	n, err := s.exec(ctx, what, query, args...)
+	if err == nil && n == 0 {
+		err = fmt.Errorf("sqlite: %s: %w", what, none)
 	}
-	if n == 0 {
-		return fmt.Errorf("sqlite: %s: %w", what, none)
-	}
-	return nil
+	return err
 }
 
 // CreateStaffSession starts a staff session and returns the cookie id (only its SHA-256 is kept).
@@ -1022,25 +1012,13 @@ func (s *Store) StaffSession(ctx context.Context, raw string) (mypt.StaffSession
 
 // TouchStaffSession records activity on a staff session.
 func (s *Store) TouchStaffSession(ctx context.Context, idHash []byte, at time.Time) error {
-	err := s.WithTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE staff_session SET last_seen_at = ? WHERE id_hash = ? AND last_seen_at < ?`,
-			FormatTime(at), idHash, FormatTime(at))
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: touch staff session: %w", err)
-	}
-	return nil
+	_, err := s.exec(ctx, "touch staff session", `UPDATE staff_session SET last_seen_at = ? WHERE id_hash = ? AND last_seen_at < ?`,
+		FormatTime(at), idHash, FormatTime(at))
+	return err
 }
 
 // DeleteStaffSession ends a staff session (sign out); a missing one is not an error.
 func (s *Store) DeleteStaffSession(ctx context.Context, idHash []byte) error {
-	err := s.WithTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM staff_session WHERE id_hash = ?`, idHash)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: delete staff session: %w", err)
-	}
-	return nil
+	_, err := s.exec(ctx, "delete staff session", `DELETE FROM staff_session WHERE id_hash = ?`, idHash)
+	return err
 }

@@ -124,19 +124,13 @@ func (s *Store) LinkStudent(ctx context.Context, l mypt.StudentLink) error {
 	if l.ApprovedBy == "" {
 		l.ApprovedBy = "auto"
 	}
-	err := s.WithTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO account_student (account_id, student_id, contact_id, relationship,
+	_, err := s.exec(ctx, "link student", `INSERT INTO account_student (account_id, student_id, contact_id, relationship,
 			status, approved_at, approved_by) VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (account_id, student_id) DO UPDATE SET contact_id = excluded.contact_id,
 			relationship = excluded.relationship, status = excluded.status, approved_at = excluded.approved_at,
 			approved_by = excluded.approved_by, ended_at = NULL, end_reason = ''`,
-			l.AccountID, l.StudentID, l.ContactID, l.Relationship, l.Status, FormatTime(l.ApprovedAt), l.ApprovedBy)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: link student: %w", err)
-	}
-	return nil
+		l.AccountID, l.StudentID, l.ContactID, l.Relationship, l.Status, FormatTime(l.ApprovedAt), l.ApprovedBy)
+	return err
 }
 
 // LinkedStudents returns every link of the account (any status), by student id.
@@ -220,23 +214,9 @@ func (s *Store) Unlock(ctx context.Context, accountID int64) error {
 		WHERE account_id = ?`, accountID)
 }
 
+// execOne runs one statement that must change a row; ErrNotFound when it changes none.
 func (s *Store) execOne(ctx context.Context, what, query string, args ...any) error {
-	var n int64
-	err := s.WithTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: %s: %w", what, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("sqlite: %s: %w", what, mypt.ErrNotFound)
-	}
-	return nil
+	return s.execOneErr(ctx, what, mypt.ErrNotFound, query, args...)
 }
 
 // randomToken returns n random bytes, base64url without padding.
@@ -486,27 +466,15 @@ func (w wrapScanner) Scan(dest ...any) error {
 
 // TouchSession records activity on the session (for the idle timeout).
 func (s *Store) TouchSession(ctx context.Context, idHash []byte, at time.Time) error {
-	err := s.WithTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE session SET last_seen_at = ? WHERE id_hash = ? AND last_seen_at < ?`,
-			FormatTime(at), idHash, FormatTime(at))
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: touch session: %w", err)
-	}
-	return nil
+	_, err := s.exec(ctx, "touch session", `UPDATE session SET last_seen_at = ? WHERE id_hash = ? AND last_seen_at < ?`,
+		FormatTime(at), idHash, FormatTime(at))
+	return err
 }
 
 // DeleteSession ends one session; ending one that does not exist is not an error.
 func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
-	err := s.WithTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM session WHERE id_hash = ?`, idHash)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: delete session: %w", err)
-	}
-	return nil
+	_, err := s.exec(ctx, "delete session", `DELETE FROM session WHERE id_hash = ?`, idHash)
+	return err
 }
 
 // DeleteAccountSessions ends every session of the account (password change, lock, unlink).

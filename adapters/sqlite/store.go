@@ -200,7 +200,25 @@ func (s *Store) WithTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
-// nullDate stores the zero date as NULL.
+// exec runs one statement in its own write transaction and returns how many rows it changed;
+// an error is wrapped "sqlite: <what>: …".
+func (s *Store) exec(ctx context.Context, what, query string, args ...any) (int64, error) {
+	var n int64
+	err := s.WithTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	return n, nil
+}
+
+// nullString stores the empty string as NULL.
 func nullString(s string) any {
 	if s == "" {
 		return nil
