@@ -149,6 +149,25 @@ func (s *Server) accounts(w http.ResponseWriter, r *http.Request) *accountsSite 
 	return s.acct
 }
 
+// accountsPost is the start of every account form POST: the accounts site must be on, the form
+// must parse and carry the session's CSRF token. It answers the request itself and returns nil
+// when any of these fails.
+func (s *Server) accountsPost(w http.ResponseWriter, r *http.Request) *accountsSite {
+	a := s.accounts(w, r)
+	if a == nil {
+		return nil
+	}
+	if err := r.ParseForm(); err != nil {
+		s.renderError(w, r, errBadRequest)
+		return nil
+	}
+	if !s.ValidCSRF(r) {
+		s.renderError(w, r, errForbidden)
+		return nil
+	}
+	return a
+}
+
 // acctNFC is the normaliser the matching rules compare names with.
 func acctNFC(s string) string { return norm.NFC.String(s) }
 
@@ -270,16 +289,8 @@ func (a *accountsSite) validateRequest(f mypt.AccountRequestForm, today mypt.Dat
 }
 
 func (s *Server) handleAccountRequest(w http.ResponseWriter, r *http.Request) {
-	a := s.accounts(w, r)
+	a := s.accountsPost(w, r)
 	if a == nil {
-		return
-	}
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, errBadRequest)
-		return
-	}
-	if !s.ValidCSRF(r) {
-		s.renderError(w, r, errForbidden)
 		return
 	}
 	if !a.limiter.allow(s.clientAddr(r)) {
@@ -379,16 +390,8 @@ func (s *Server) handleVerifyEmailForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) {
-	a := s.accounts(w, r)
+	a := s.accountsPost(w, r)
 	if a == nil {
-		return
-	}
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, errBadRequest)
-		return
-	}
-	if !s.ValidCSRF(r) {
-		s.renderError(w, r, errForbidden)
 		return
 	}
 	tok := r.PostFormValue("token")
@@ -538,16 +541,8 @@ func (s *Server) handleStudentConsentForm(w http.ResponseWriter, r *http.Request
 }
 
 func (s *Server) handleStudentConsent(w http.ResponseWriter, r *http.Request) {
-	a := s.accounts(w, r)
+	a := s.accountsPost(w, r)
 	if a == nil {
-		return
-	}
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, errBadRequest)
-		return
-	}
-	if !s.ValidCSRF(r) {
-		s.renderError(w, r, errForbidden)
 		return
 	}
 	tok := r.PostFormValue("token")
@@ -695,16 +690,8 @@ func (s *Server) handleResetPasswordForm(w http.ResponseWriter, r *http.Request)
 }
 
 func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
-	a := s.accounts(w, r)
+	a := s.accountsPost(w, r)
 	if a == nil {
-		return
-	}
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, errBadRequest)
-		return
-	}
-	if !s.ValidCSRF(r) {
-		s.renderError(w, r, errForbidden)
 		return
 	}
 	ctx := r.Context()
