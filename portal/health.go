@@ -108,13 +108,19 @@ func runCheck(ctx context.Context, c ReadinessCheck, busy *atomic.Bool) CheckRes
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		defer busy.Store(false)
-		defer func() {
-			if p := recover(); p != nil {
-				done <- fmt.Errorf("check panicked: %v", p)
-			}
+		var err error
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					err = fmt.Errorf("check panicked: %v", p)
+				}
+			}()
+			err = c.Check(ctx)
 		}()
-		done <- c.Check(ctx)
+		// Not busy before the answer is sent: a probe that follows at once must run the check
+		// again, not find the one that has just answered still marked as running.
+		busy.Store(false)
+		done <- err
 	}()
 	select {
 	case err := <-done:
