@@ -191,14 +191,7 @@ type formView struct {
 }
 
 // FieldError is the message for field, "" when it is fine.
-func (v *formView) FieldError(field string) string {
-	for _, e := range v.Errors {
-		if e.Field == field {
-			return e.Message
-		}
-	}
-	return ""
-}
+func (v *formView) FieldError(field string) string { return errorFor(v.Errors, field) }
 
 // Value is what was typed in field (never a password).
 func (v *formView) Value(field string) string { return v.Form.Value(field) }
@@ -218,9 +211,52 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request, status int, tit
 	s.render(w, r, status, "account_message", v)
 }
 
-func (s *Server) expiredLink(w http.ResponseWriter, r *http.Request, what, again string) {
-	s.message(w, r, http.StatusNotFound, "This link has expired or has already been used", again, "Start again",
-		"The "+what+" link you followed is not valid any more: each link works once and only for a limited time.")
+// renderForm renders page, a page with a form, under title and with the CSRF token its form
+// posts back (setting the pre-session cookie when there is none yet).
+func (s *Server) renderForm(w http.ResponseWriter, r *http.Request, status int, page, title string, v viewModel) {
+	b := v.base()
+	b.Title = title
+	b.CSRFToken = s.CSRFToken(w, r)
+	s.render(w, r, status, page, v)
+}
+
+// emailLink is one kind of one-time link the account emails carry: its token's purpose, what its
+// expired page calls it and where the parent starts again.
+type emailLink struct {
+	purpose     mypt.TokenPurpose
+	what, again string
+}
+
+var (
+	verifyLink  = emailLink{purpose: mypt.TokenVerify, what: "email confirmation", again: "/account-request"}
+	consentLink = emailLink{purpose: mypt.TokenConsent, what: "consent", again: "/help"}
+	resetLink   = emailLink{purpose: mypt.TokenReset, what: "password reset", again: "/forgot-password"}
+)
+
+func (s *Server) expiredLink(w http.ResponseWriter, r *http.Request, link emailLink) {
+	s.message(w, r, http.StatusNotFound, "This link has expired or has already been used", link.again, "Start again",
+		"The "+link.what+" link you followed is not valid any more: each link works once and only for a limited time.")
+}
+
+// linkFailed answers err from looking up or using a one-time link: the expired-link page when
+// the token is unknown, used or past its time (ErrNotFound), renderError otherwise.
+func (s *Server) linkFailed(w http.ResponseWriter, r *http.Request, link emailLink, err error) {
+	if errors.Is(err, mypt.ErrNotFound) {
+		s.expiredLink(w, r, link)
+		return
+	}
+	s.renderError(w, r, err)
+}
+
+// requestByToken is the account request a verify or consent link's token belongs to; it
+// answers the request itself (linkFailed) and returns false when there is none.
+func (s *Server) requestByToken(w http.ResponseWriter, r *http.Request, a *accountsSite, link emailLink, tok string) (mypt.StoredAccountRequest, bool) {
+	req, err := a.store.AccountRequestByToken(r.Context(), link.purpose, tok)
+	if err != nil {
+		s.linkFailed(w, r, link, err)
+		return req, false
+	}
+	return req, true
 }
 
 func (s *Server) handleAccountRequestForm(w http.ResponseWriter, r *http.Request) {
@@ -228,10 +264,7 @@ func (s *Server) handleAccountRequestForm(w http.ResponseWriter, r *http.Request
 		return
 	}
 	r = s.withOptionalSession(w, r)
-	v := &formView{}
-	v.Title = "Account request"
-	v.CSRFToken = s.CSRFToken(w, r)
-	s.render(w, r, http.StatusOK, "account_request", v)
+	s.renderForm(w, r, http.StatusOK, "account_request", "Account request", &formView{})
 }
 
 func acctFormFrom(r *http.Request) mypt.AccountRequestForm {
@@ -301,10 +334,8 @@ func (s *Server) handleAccountRequest(w http.ResponseWriter, r *http.Request) {
 	form := acctFormFrom(r)
 	req, errs := a.validateRequest(form, s.today())
 	if len(errs) > 0 {
-		v := &formView{Form: form, Errors: errs}
-		v.Title = "Account request: there is a problem"
-		v.CSRFToken = s.CSRFToken(w, r)
-		s.render(w, r, http.StatusBadRequest, "account_request", v)
+		s.renderForm(w, r, http.StatusBadRequest, "account_request", "Account request: there is a problem",
+			&formView{Form: form, Errors: errs})
 		return
 	}
 	hash, err := HashPassword(req.Password, s.argon)
@@ -354,14 +385,7 @@ type tokenView struct {
 }
 
 // FieldError is the message for field.
-func (v *tokenView) FieldError(field string) string {
-	for _, e := range v.Errors {
-		if e.Field == field {
-			return e.Message
-		}
-	}
-	return ""
-}
+func (v *tokenView) FieldError(field string) string { return errorFor(v.Errors, field) }
 
 func (s *Server) handleVerifyEmailForm(w http.ResponseWriter, r *http.Request) {
 	a := s.accounts(w, r)
@@ -369,13 +393,8 @@ func (s *Server) handleVerifyEmailForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := r.URL.Query().Get("token")
-	req, err := a.store.AccountRequestByToken(r.Context(), mypt.TokenVerify, tok)
-	if err != nil {
-		if errors.Is(err, mypt.ErrNotFound) {
-			s.expiredLink(w, r, "email confirmation", "/account-request")
-			return
-		}
-		s.renderError(w, r, err)
+	req, ok := s.requestByToken(w, r, a, verifyLink, tok)
+	if !ok {
 		return
 	}
 	// A GET changes nothing: mail scanners fetch links before the parent does. The page says
@@ -384,9 +403,7 @@ func (s *Server) handleVerifyEmailForm(w http.ResponseWriter, r *http.Request) {
 		Requester:   acctJoinName(req.ParentFirstName, req.ParentLastName) + " (" + req.Relationship + ")",
 		StudentName: acctJoinName(req.StudentFirstNames, req.StudentLastName) + " (Student ID " + req.StudentID + ")",
 		When:        s.londonTime(req.CreatedAt)}
-	v.Title = v.Heading
-	v.CSRFToken = s.CSRFToken(w, r)
-	s.render(w, r, http.StatusOK, "account_verify", v)
+	s.renderForm(w, r, http.StatusOK, "account_verify", v.Heading, v)
 }
 
 func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) {
@@ -396,13 +413,8 @@ func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := r.PostFormValue("token")
 	ctx := r.Context()
-	req, err := a.store.AccountRequestByToken(ctx, mypt.TokenVerify, tok)
-	if errors.Is(err, mypt.ErrNotFound) {
-		s.expiredLink(w, r, "email confirmation", "/account-request")
-		return
-	}
-	if err != nil {
-		s.renderError(w, r, err)
+	req, ok := s.requestByToken(w, r, a, verifyLink, tok)
+	if !ok {
 		return
 	}
 	d, student, err := a.matchDecision(ctx, s, req)
@@ -414,13 +426,8 @@ func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) {
 	d.Verified = true
 	d.Audit = append(d.Audit, mypt.AuditEntry{Actor: "system", Action: "request_verified", StudentID: req.StudentID,
 		Page: fmt.Sprintf("request:%d", req.ID), Detail: acctJoinName(string(d.To), d.Reason), ClientAddr: s.clientAddr(r)})
-	_, err = a.store.DecideAccountRequest(ctx, req.ID, &mypt.TokenUse{Purpose: mypt.TokenVerify, Raw: tok}, d)
-	if errors.Is(err, mypt.ErrNotFound) {
-		s.expiredLink(w, r, "email confirmation", "/account-request")
-		return
-	}
-	if err != nil {
-		s.renderError(w, r, err)
+	if _, err := a.store.DecideAccountRequest(ctx, req.ID, &mypt.TokenUse{Purpose: verifyLink.purpose, Raw: tok}, d); err != nil {
+		s.linkFailed(w, r, verifyLink, err)
 		return
 	}
 	switch d.To {
@@ -521,13 +528,8 @@ func (s *Server) handleStudentConsentForm(w http.ResponseWriter, r *http.Request
 		return
 	}
 	tok := r.URL.Query().Get("token")
-	req, err := a.store.AccountRequestByToken(r.Context(), mypt.TokenConsent, tok)
-	if errors.Is(err, mypt.ErrNotFound) {
-		s.expiredLink(w, r, "consent", "/help")
-		return
-	}
-	if err != nil {
-		s.renderError(w, r, err)
+	req, ok := s.requestByToken(w, r, a, consentLink, tok)
+	if !ok {
 		return
 	}
 	v := &tokenView{Token: tok, Heading: "Consent to share your records",
@@ -535,9 +537,7 @@ func (s *Server) handleStudentConsentForm(w http.ResponseWriter, r *http.Request
 	if req.Relationship != "" {
 		v.Requester += " (" + req.Relationship + ")"
 	}
-	v.Title = v.Heading
-	v.CSRFToken = s.CSRFToken(w, r)
-	s.render(w, r, http.StatusOK, "account_consent", v)
+	s.renderForm(w, r, http.StatusOK, "account_consent", v.Heading, v)
 }
 
 func (s *Server) handleStudentConsent(w http.ResponseWriter, r *http.Request) {
@@ -552,13 +552,8 @@ func (s *Server) handleStudentConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	req, err := a.store.AccountRequestByToken(ctx, mypt.TokenConsent, tok)
-	if errors.Is(err, mypt.ErrNotFound) {
-		s.expiredLink(w, r, "consent", "/help")
-		return
-	}
-	if err != nil {
-		s.renderError(w, r, err)
+	req, ok := s.requestByToken(w, r, a, consentLink, tok)
+	if !ok {
 		return
 	}
 	d := mypt.RequestDecision{From: []mypt.RequestState{mypt.RequestAwaitingConsent}}
@@ -578,12 +573,12 @@ func (s *Server) handleStudentConsent(w http.ResponseWriter, r *http.Request) {
 		d.Emails = append(d.Emails, m)
 	}
 	d.Audit = []mypt.AuditEntry{audit}
-	if _, err := a.store.DecideAccountRequest(ctx, req.ID, &mypt.TokenUse{Purpose: mypt.TokenConsent, Raw: tok}, d); err != nil {
-		if errors.Is(err, mypt.ErrNotFound) || errors.Is(err, mypt.ErrConflict) {
-			s.expiredLink(w, r, "consent", "/help")
+	if _, err := a.store.DecideAccountRequest(ctx, req.ID, &mypt.TokenUse{Purpose: consentLink.purpose, Raw: tok}, d); err != nil {
+		if errors.Is(err, mypt.ErrConflict) {
+			s.expiredLink(w, r, consentLink) // the request was decided some other way meanwhile
 			return
 		}
-		s.renderError(w, r, err)
+		s.linkFailed(w, r, consentLink, err)
 		return
 	}
 	if decision == "agree" {
@@ -595,6 +590,12 @@ func (s *Server) handleStudentConsent(w http.ResponseWriter, r *http.Request) {
 		"The request has been refused; the person who asked will not see your records.")
 }
 
+// forgotTitle and resetHeading name the forgot-password and choose-a-new-password pages.
+const (
+	forgotTitle  = "Forgot your password?"
+	resetHeading = "Choose a new password"
+)
+
 // forgotView is the forgot-password page.
 type forgotView struct {
 	Base
@@ -604,49 +605,29 @@ type forgotView struct {
 }
 
 // FieldError is the message for field.
-func (v *forgotView) FieldError(field string) string {
-	for _, e := range v.Errors {
-		if e.Field == field {
-			return e.Message
-		}
-	}
-	return ""
-}
+func (v *forgotView) FieldError(field string) string { return errorFor(v.Errors, field) }
 
 func (s *Server) handleForgotPasswordForm(w http.ResponseWriter, r *http.Request) {
 	if s.accounts(w, r) == nil {
 		return
 	}
 	r = s.withOptionalSession(w, r)
-	v := &forgotView{}
-	v.Title = "Forgot your password?"
-	v.CSRFToken = s.CSRFToken(w, r)
-	s.render(w, r, http.StatusOK, "account_forgot", v)
+	s.renderForm(w, r, http.StatusOK, "account_forgot", forgotTitle, &forgotView{})
 }
 
 // handleForgotPassword answers the same page, in at least the same time, whether or not the
 // email has an account: nobody can learn from it who has one.
 func (s *Server) handleForgotPassword(w http.ResponseWriter, r *http.Request) {
-	a := s.accounts(w, r)
-	if a == nil {
-		return
-	}
 	start := time.Now()
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, errBadRequest)
-		return
-	}
-	if !s.ValidCSRF(r) {
-		s.renderError(w, r, errForbidden)
+	a := s.accountsPost(w, r)
+	if a == nil {
 		return
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	v := &forgotView{Email: email}
-	v.Title = "Forgot your password?"
 	if email == "" || len(email) > mypt.MaxEmailLen || !strings.Contains(email, "@") {
 		v.Errors = []fieldError{{Field: "email", Message: "Enter the email address you use to sign in"}}
-		v.CSRFToken = s.CSRFToken(w, r)
-		s.render(w, r, http.StatusBadRequest, "account_forgot", v)
+		s.renderForm(w, r, http.StatusBadRequest, "account_forgot", forgotTitle, v)
 		return
 	}
 	if !a.limiter.allow(s.clientAddr(r)) {
@@ -665,8 +646,7 @@ func (s *Server) handleForgotPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	a.sleep(ctx, a.cfg.ForgotPasswordMinDuration-time.Since(start))
 	v.Sent = true
-	v.CSRFToken = s.CSRFToken(w, r)
-	s.render(w, r, http.StatusOK, "account_forgot", v)
+	s.renderForm(w, r, http.StatusOK, "account_forgot", forgotTitle, v)
 }
 
 func (s *Server) handleResetPasswordForm(w http.ResponseWriter, r *http.Request) {
@@ -676,17 +656,10 @@ func (s *Server) handleResetPasswordForm(w http.ResponseWriter, r *http.Request)
 	}
 	tok := r.URL.Query().Get("token")
 	if _, err := a.store.AccountByResetToken(r.Context(), tok); err != nil {
-		if errors.Is(err, mypt.ErrNotFound) {
-			s.expiredLink(w, r, "password reset", "/forgot-password")
-			return
-		}
-		s.renderError(w, r, err)
+		s.linkFailed(w, r, resetLink, err)
 		return
 	}
-	v := &tokenView{Token: tok, Heading: "Choose a new password"}
-	v.Title = v.Heading
-	v.CSRFToken = s.CSRFToken(w, r)
-	s.render(w, r, http.StatusOK, "account_reset", v)
+	s.renderForm(w, r, http.StatusOK, "account_reset", resetHeading, &tokenView{Token: tok, Heading: resetHeading})
 }
 
 func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
@@ -697,17 +670,12 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	tok := r.PostFormValue("token")
 	acct, err := a.store.AccountByResetToken(ctx, tok)
-	if errors.Is(err, mypt.ErrNotFound) {
-		s.expiredLink(w, r, "password reset", "/forgot-password")
-		return
-	}
 	if err != nil {
-		s.renderError(w, r, err)
+		s.linkFailed(w, r, resetLink, err)
 		return
 	}
 	pw, confirm := r.PostFormValue("password"), r.PostFormValue("password_confirm")
-	v := &tokenView{Token: tok, Heading: "Choose a new password"}
-	v.Title = v.Heading
+	v := &tokenView{Token: tok, Heading: resetHeading}
 	if msg := a.policy.Check(pw, acct.FirstName, acct.LastName, acct.Email); pw == "" || msg != "" {
 		if pw == "" {
 			msg = "Enter a new password"
@@ -717,9 +685,7 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 		v.Errors = append(v.Errors, fieldError{Field: "password_confirm", Message: "The passwords do not match"})
 	}
 	if len(v.Errors) > 0 {
-		v.Title = "Choose a new password: there is a problem"
-		v.CSRFToken = s.CSRFToken(w, r)
-		s.render(w, r, http.StatusBadRequest, "account_reset", v)
+		s.renderForm(w, r, http.StatusBadRequest, "account_reset", resetHeading+": there is a problem", v)
 		return
 	}
 	hash, err := HashPassword(pw, s.argon)
@@ -732,12 +698,8 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 			return a.mail.Compose(mypt.EmailPasswordChanged, fmt.Sprintf("password_changed:%d:%d", acct.ID, s.now().UnixNano()),
 				mypt.EmailData{ToEmail: acct.Email, ToName: acctJoinName(acct.FirstName, acct.LastName)})
 		})
-	if errors.Is(err, mypt.ErrNotFound) {
-		s.expiredLink(w, r, "password reset", "/forgot-password")
-		return
-	}
 	if err != nil {
-		s.renderError(w, r, err)
+		s.linkFailed(w, r, resetLink, err)
 		return
 	}
 	// The browser's own session (if any) ended with the others.

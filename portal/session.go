@@ -209,6 +209,16 @@ type fieldError struct {
 	Message string
 }
 
+// errorFor is the message errs has for field, "" when it has none: the pages' FieldError.
+func errorFor(errs []fieldError, field string) string {
+	for _, e := range errs {
+		if e.Field == field {
+			return e.Message
+		}
+	}
+	return ""
+}
+
 type loginView struct {
 	Base
 	Email     string
@@ -219,14 +229,7 @@ type loginView struct {
 	Expired   bool
 }
 
-func (v *loginView) FieldError(field string) string {
-	for _, e := range v.Errors {
-		if e.Field == field {
-			return e.Message
-		}
-	}
-	return ""
-}
+func (v *loginView) FieldError(field string) string { return errorFor(v.Errors, field) }
 
 func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 	r = s.withOptionalSession(w, r)
