@@ -2,16 +2,15 @@ package portal
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"mypt"
+	"mypt/internal/browsertest"
 )
 
 // TestAccountPagesInBrowser opens every account page and staff page in headless Chromium at a
@@ -19,8 +18,7 @@ import (
 // confirmation, student consent, forgot and reset password, and the staff site.
 func TestAccountPagesInBrowser(t *testing.T) {
 	t.Parallel()
-	exe := chromiumPath(t)
-	axe := axeSource(t)
+	axe := browsertest.Axe(t)
 	h := newHarness(t, func(o *Options) { o.Portal.InsecureCookies = true })
 	pub := httptest.NewServer(h.srv.PublicHandler())
 	defer pub.Close()
@@ -67,71 +65,31 @@ func TestAccountPagesInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(bg, chromedp.ExecPath(exe), chromedp.Flag("headless", true),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(360, 800))
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelTimeout()
-	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	ctx := browsertest.Start(t, 90*time.Second, chromedp.WindowSize(360, 800))
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(360, 800)); err != nil {
 		t.Fatalf("phone viewport: %v", err)
 	}
-	checkAxe := func(page string) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](axe+";true")); err != nil {
-			t.Fatalf("inject axe on %s: %v", page, err)
-		}
-		out, err := chromedp.Run(ctx, chromedp.Evaluate[string](
-			`axe.run(document, {resultTypes: ["violations"]}).then(r => JSON.stringify(r.violations))`, chromedp.EvalAwaitPromise))
-		if err != nil {
-			t.Fatalf("axe on %s: %v", page, err)
-		}
-		var vs []axeViolation
-		if err := json.Unmarshal([]byte(out), &vs); err != nil {
-			t.Fatalf("axe result: %v", err)
-		}
-		for _, v := range vs {
-			t.Logf("%s: axe %s (%s) on %d nodes", page, v.ID, v.Impact, len(v.Nodes))
-			if v.Impact == "serious" || v.Impact == "critical" {
-				var where []string
-				for _, n := range v.Nodes {
-					where = append(where, fmt.Sprint(n.Target))
-				}
-				t.Errorf("%s: axe %s (%s): %s at %s", page, v.ID, v.Impact, v.Help, strings.Join(where, ", "))
-			}
-		}
-		if w, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); err != nil || w > 360 {
-			t.Errorf("%s: page is %d px wide at a 360 px viewport (%v)", page, w, err)
-		}
-	}
+	checkAxe := func(page string) { t.Helper(); checkPhonePage(t, ctx, axe, page) }
 	open := func(page, url, wait string) {
 		t.Helper()
-		run("open "+page, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(wait)))
+		browsertest.Run(t, ctx, "open "+page, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(wait)))
 		checkAxe(page)
 	}
 
 	open("account request", pub.URL+"/account-request", "#parent_first_name")
-	run("submit the empty form", chromedp.Click(chromedp.CSS(`button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(".error-summary")))
+	browsertest.Run(t, ctx, "submit the empty form", chromedp.Click(chromedp.CSS(`button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(".error-summary")))
 	checkAxe("account request with errors")
 	open("confirm email", pub.URL+"/verify-email?token="+verifyTok, "button[type=submit]")
 	open("student consent", pub.URL+"/student-consent?token="+consentTok, "button[value=agree]")
 	open("expired link", pub.URL+"/verify-email?token=nope", "h1")
 	open("forgot password", pub.URL+"/forgot-password", "#email")
-	run("ask for a reset", chromedp.SendKeys(chromedp.ID("email"), "someone@example.org"),
+	browsertest.Run(t, ctx, "ask for a reset", chromedp.SendKeys(chromedp.ID("email"), "someone@example.org"),
 		chromedp.Click(chromedp.CSS(`button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(".notice")))
 	checkAxe("forgot password sent")
 	open("reset password", pub.URL+"/reset-password?token="+resetTok, "#password")
 
 	open("staff sign in", internal.URL+"/admin/login", "#email")
-	run("staff signs in", chromedp.SendKeys(chromedp.ID("email"), "registry@example.ac.uk"),
+	browsertest.Run(t, ctx, "staff signs in", chromedp.SendKeys(chromedp.ID("email"), "registry@example.ac.uk"),
 		chromedp.SendKeys(chromedp.ID("password"), "Staff-Password-Long-1"),
 		chromedp.Click(chromedp.CSS(`button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(".figures")))
 	checkAxe("staff home")
@@ -147,7 +105,7 @@ func TestAccountPagesInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
 		t.Fatalf("desktop viewport: %v", err)
 	}
-	run("staff request at 1280 px", chromedp.Navigate(fmt.Sprintf("%s/admin/requests/%d", internal.URL, id2)), chromedp.WaitVisible(chromedp.CSS("h1")))
+	browsertest.Run(t, ctx, "staff request at 1280 px", chromedp.Navigate(fmt.Sprintf("%s/admin/requests/%d", internal.URL, id2)), chromedp.WaitVisible(chromedp.CSS("h1")))
 	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll(".table-scroll")].filter(e => e.scrollWidth > e.clientWidth).length`)); err != nil || n != 0 {
 		t.Errorf("staff request at 1280 px: %d tables scroll sideways (%v)", n, err)
 	}

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,37 +10,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"mypt/internal/browsertest"
 	"mypt/internal/synth"
 )
-
-// demoAxeViolation is one axe-core violation as axe.run reports it.
-type demoAxeViolation struct {
-	ID     string `json:"id"`
-	Impact string `json:"impact"`
-	Help   string `json:"help"`
-	Nodes  []struct {
-		Target []any `json:"target"`
-	} `json:"nodes"`
-}
 
 // TestDemoInBrowser drives `mypt demo` (run in-process, small college) in Debian's headless
 // Chromium as the seed-table parent: sign in through the form, home, the 2018/19 attendance
 // report, its PDF, a letter, sign out and the back button (no personal data may show), with
 // axe-core run on every page type (no serious or critical violation).
 func TestDemoInBrowser(t *testing.T) {
-	const exe = "/usr/bin/chromium"
-	if _, err := os.Stat(exe); err != nil {
-		t.Fatalf("chromium is not installed (%v): run ./scripts/test", err)
-	}
-	axeJS, err := os.ReadFile(filepath.Join("..", "..", ".cache", "npm", "node_modules", "axe-core", "axe.min.js"))
-	if err != nil {
-		t.Fatalf("axe-core is not installed (%v): run ./scripts/test", err)
-	}
-	axe := string(axeJS)
+	axe := browsertest.Axe(t)
 
 	lines, base, _ := startDemo(t, 40)
 	loginRE := regexp.MustCompile(`^login (\S+@\S+) (\S{12,}) (\S+(,\S+)*)$`)
@@ -65,23 +43,7 @@ func TestDemoInBrowser(t *testing.T) {
 	)
 	downloads := t.TempDir()
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelTimeout()
+	ctx := browsertest.Start(t, 60*time.Second)
 
 	// Every response's content type and disposition, by path, for the downloads.
 	type resp struct{ mime, disposition string }
@@ -107,69 +69,12 @@ func TestDemoInBrowser(t *testing.T) {
 		t.Fatalf("listen: %v", err)
 	}
 
-	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func() string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
-		if err != nil {
-			t.Fatalf("read page: %v", err)
-		}
-		return s
-	}
-	checkAxe := func(page string) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](axe+";true")); err != nil {
-			t.Fatalf("inject axe on %s: %v", page, err)
-		}
-		out, err := chromedp.Run(ctx, chromedp.Evaluate[string](
-			`axe.run(document, {resultTypes: ["violations"]}).then(r => JSON.stringify(r.violations))`, chromedp.EvalAwaitPromise))
-		if err != nil {
-			t.Fatalf("axe on %s: %v", page, err)
-		}
-		var vs []demoAxeViolation
-		if err := json.Unmarshal([]byte(out), &vs); err != nil {
-			t.Fatalf("axe result on %s: %v", page, err)
-		}
-		for _, v := range vs {
-			t.Logf("%s: axe %s (%s) on %d nodes", page, v.ID, v.Impact, len(v.Nodes))
-			if v.Impact == "serious" || v.Impact == "critical" {
-				var where []string
-				for _, n := range v.Nodes {
-					where = append(where, fmt.Sprint(n.Target))
-				}
-				t.Errorf("%s: axe %s (%s): %s at %s", page, v.ID, v.Impact, v.Help, strings.Join(where, ", "))
-			}
-		}
-	}
 	// waitDownload waits (at most 10 s) for a finished download starting with prefix, removes
 	// it, and checks the response's content type and that it came as an attachment.
 	waitDownload := func(what, path, query, prefix, mime string) {
 		t.Helper()
 		waitFile := func(what string) {
-			found := false
-			for i := 0; i < 100 && !found && ctx.Err() == nil; i++ {
-				entries, _ := os.ReadDir(downloads)
-				for _, e := range entries {
-					if strings.HasSuffix(e.Name(), ".crdownload") {
-						continue
-					}
-					b, err := os.ReadFile(filepath.Join(downloads, e.Name()))
-					if err == nil && strings.HasPrefix(string(b), prefix) {
-						os.Remove(filepath.Join(downloads, e.Name()))
-						found = true
-						break
-					}
-				}
-				if !found {
-					time.Sleep(100 * time.Millisecond)
-				}
-			}
-			if !found {
+			if !browsertest.TakeDownload(ctx, downloads, prefix) {
 				t.Errorf("%s was not downloaded (no file starting %q)", what, prefix)
 			}
 		}
@@ -181,7 +86,7 @@ func TestDemoInBrowser(t *testing.T) {
 			// An <a download> goes through the download manager, not the page's network (and
 			// the CSP forbids fetch): open the same URL as a navigation, which downloads it
 			// again, to see the response's headers.
-			run(what+" again", chromedp.Evaluate[chromedp.Void](`location.assign(`+strconv.Quote(path+query)+`)`))
+			browsertest.Run(t, ctx, what+" again", chromedp.Evaluate[chromedp.Void](`location.assign(`+strconv.Quote(path+query)+`)`))
 			for i := 0; i < 100 && !ok && ctx.Err() == nil; i++ {
 				time.Sleep(100 * time.Millisecond)
 				mu.Lock()
@@ -196,25 +101,22 @@ func TestDemoInBrowser(t *testing.T) {
 		}
 	}
 
-	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
-		Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: downloads}); err != nil {
-		t.Fatalf("allow downloads: %v", err)
-	}
+	browsertest.AllowDownloads(t, ctx, downloads)
 
 	// Sign in through the form.
-	run("open sign-in", chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.ID("email")))
-	checkAxe("sign-in")
-	run("sign in", chromedp.SendKeys(chromedp.ID("email"), email), chromedp.SendKeys(chromedp.ID("password"), password),
+	browsertest.Run(t, ctx, "open sign-in", chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.ID("email")))
+	browsertest.CheckAxe(t, ctx, axe, "sign-in")
+	browsertest.Run(t, ctx, "sign in", chromedp.SendKeys(chromedp.ID("email"), email), chromedp.SendKeys(chromedp.ID("password"), password),
 		chromedp.Click(chromedp.CSS(`button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(".cards")))
-	if s := text(); !strings.Contains(s, name) || !strings.Contains(s, student) {
+	if s := browsertest.Text(t, ctx); !strings.Contains(s, name) || !strings.Contains(s, student) {
 		t.Errorf("home page does not list %s (%s):\n%s", name, student, s)
 	}
-	checkAxe("home")
+	browsertest.CheckAxe(t, ctx, axe, "home")
 
 	// The attendance report for 2018/19: the guide's table.
-	run("attendance 2018", chromedp.Navigate(base+"/students/"+student+"/attendance?year=2018"),
+	browsertest.Run(t, ctx, "attendance 2018", chromedp.Navigate(base+"/students/"+student+"/attendance?year=2018"),
 		chromedp.WaitVisible(chromedp.CSS("table.attendance")))
-	s := text()
+	s := browsertest.Text(t, ctx)
 	if !regexp.MustCompile(`Total Marks\s*63\b`).MatchString(s) {
 		t.Errorf("attendance report lacks Total Marks 63:\n%s", s)
 	}
@@ -223,8 +125,8 @@ func TestDemoInBrowser(t *testing.T) {
 			t.Errorf("attendance report lacks %s", want)
 		}
 	}
-	checkAxe("attendance")
-	run("download the PDF", chromedp.Click(chromedp.CSS(`a[href$="attendance.pdf?year=2018"]`)))
+	browsertest.CheckAxe(t, ctx, axe, "attendance")
+	browsertest.Run(t, ctx, "download the PDF", chromedp.Click(chromedp.CSS(`a[href$="attendance.pdf?year=2018"]`)))
 	waitDownload("the attendance PDF", "/students/"+student+"/attendance.pdf", "?year=2018", "%PDF", "application/pdf")
 
 	// The other page types.
@@ -235,28 +137,28 @@ func TestDemoInBrowser(t *testing.T) {
 		{"meetings", "/students/" + student + "/meetings"},
 		{"help", "/help"},
 	} {
-		run("open "+p.name, chromedp.Navigate(base+p.path), chromedp.WaitVisible(chromedp.CSS("h1")))
-		checkAxe(p.name)
+		browsertest.Run(t, ctx, "open "+p.name, chromedp.Navigate(base+p.path), chromedp.WaitVisible(chromedp.CSS("h1")))
+		browsertest.CheckAxe(t, ctx, axe, p.name)
 	}
 
 	// A letter from the documents page.
-	run("documents", chromedp.Navigate(base+"/students/"+student+"/documents"), chromedp.WaitVisible(chromedp.CSS(".documents")))
-	run("open a letter", chromedp.Click(chromedp.CSS(`a[href="`+letterPath+`"]`)))
+	browsertest.Run(t, ctx, "documents", chromedp.Navigate(base+"/students/"+student+"/documents"), chromedp.WaitVisible(chromedp.CSS(".documents")))
+	browsertest.Run(t, ctx, "open a letter", chromedp.Click(chromedp.CSS(`a[href="`+letterPath+`"]`)))
 	waitDownload("the letter", letterPath, "", "%PDF", "application/pdf")
 
 	// Sign out, then press back: nothing personal may be shown.
-	run("attendance before sign-out", chromedp.Navigate(base+"/students/"+student+"/attendance?year=2018"),
+	browsertest.Run(t, ctx, "attendance before sign-out", chromedp.Navigate(base+"/students/"+student+"/attendance?year=2018"),
 		chromedp.WaitVisible(chromedp.CSS("table.attendance")))
-	run("sign out", chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)), chromedp.WaitVisible(chromedp.CSS(".notice")))
-	if s := text(); !strings.Contains(s, "You have signed out") {
+	browsertest.Run(t, ctx, "sign out", chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)), chromedp.WaitVisible(chromedp.CSS(".notice")))
+	if s := browsertest.Text(t, ctx); !strings.Contains(s, "You have signed out") {
 		t.Errorf("after sign-out:\n%s", s)
 	}
-	run("back", chromedp.NavigateBack(), chromedp.WaitVisible(chromedp.CSS("h1")))
+	browsertest.Run(t, ctx, "back", chromedp.NavigateBack(), chromedp.WaitVisible(chromedp.CSS("h1")))
 	loc, err := chromedp.Run(ctx, chromedp.Location())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s = text()
+	s = browsertest.Text(t, ctx)
 	for _, personal := range []string{"Siobhán", "O’Neill-Smith", student, "95.2%", "98.3%"} {
 		if strings.Contains(s, personal) {
 			t.Errorf("after sign-out and back (%s) the page shows %q:\n%s", loc, personal, s)
