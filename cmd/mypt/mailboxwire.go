@@ -42,8 +42,8 @@ func (a *app) addMailbox() error {
 	return nil
 }
 
-// newMailboxFromConfig is the mailbox area's wiring (docs/mailbox.md; tested end to end in
-// syncer/mailbox_wiring_test.go).
+// newMailboxFromConfig is the mailbox area's wiring (docs/mailbox.md; tested end to end against
+// dovecot in mailboxwire_test.go).
 func newMailboxFromConfig(cfg config.MailboxConfig, publicBaseURL string, store *sqlite.Store,
 	log *slog.Logger, reg prometheus.Registerer) (*syncer.Mailbox, error) {
 	if err := cfg.Validate(); err != nil {
