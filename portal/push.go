@@ -75,14 +75,14 @@ func NewPushHandler(opts PushOptions) http.Handler {
 		h.log = slog.Default()
 	}
 	h.tokens = NewPushTokens(opts.Tokens)
-	h.batches = registerCounterVec(opts.Registerer, prometheus.CounterOpts{
+	h.batches = registerOrReuse(opts.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mypt_push_batches_total",
 		Help: "Push batches received on POST /mis/v1/batches, by result.",
-	}, []string{"result"})
-	h.rows = registerCounterVec(opts.Registerer, prometheus.CounterOpts{
+	}, []string{"result"}))
+	h.rows = registerOrReuse(opts.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mypt_push_rows_total",
 		Help: "Push batch records applied or rejected, by entity and op.",
-	}, []string{"entity", "op", "result"})
+	}, []string{"entity", "op", "result"}))
 	// Every known series exists from the start, at 0 (PM-2).
 	for _, r := range pushResults {
 		h.batches.WithLabelValues(r)
@@ -95,25 +95,6 @@ func NewPushHandler(opts PushOptions) http.Handler {
 		}
 	}
 	return h
-}
-
-// registerCounterVec registers a counter vector on reg, or returns the one already registered
-// under the same name (PM-1). A nil reg gives an unregistered vector.
-func registerCounterVec(reg prometheus.Registerer, opts prometheus.CounterOpts, labels []string) *prometheus.CounterVec {
-	cv := prometheus.NewCounterVec(opts, labels)
-	if reg == nil {
-		return cv
-	}
-	if err := reg.Register(cv); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing
-			}
-		}
-		panic(fmt.Sprintf("portal: register %s: %v", opts.Name, err))
-	}
-	return cv
 }
 
 // pushAnswer is the JSON body of every push response.

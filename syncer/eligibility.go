@@ -100,10 +100,10 @@ func NewEligibility(opts EligibilityOptions) (*Eligibility, error) {
 		opts.LockNoticeInterval = 30 * time.Second
 	}
 	e := &Eligibility{opts: opts, log: opts.Logger, trigger: make(chan struct{}, 1)}
-	e.accounts = eligRegister(opts.Registerer, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	e.accounts = registerOrReuse(opts.Registerer, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "mypt_accounts", Help: "Parent accounts by state (active, locked, no_children).",
 	}, []string{"state"}))
-	e.pending = eligRegister(opts.Registerer, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	e.pending = registerOrReuse(opts.Registerer, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "mypt_account_requests_pending", Help: "Account requests waiting, by stage.",
 	}, []string{"stage"}))
 	for _, st := range []string{"active", "locked", "no_children"} {
@@ -113,23 +113,6 @@ func NewEligibility(opts EligibilityOptions) (*Eligibility, error) {
 		e.pending.WithLabelValues(string(st)).Set(0)
 	}
 	return e, nil
-}
-
-// eligRegister registers c, or returns the collector already registered under the same name (PM-1).
-func eligRegister[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if reg == nil {
-		return c
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err)
-	}
-	return c
 }
 
 // Notify asks for a sweep now (call it after every sync pass or applied push batch). It never

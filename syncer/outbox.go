@@ -116,13 +116,13 @@ func NewOutbox(o OutboxOptions) (*Outbox, error) {
 		o.MaxAttempts = 25
 	}
 	w := &Outbox{o: o, log: o.Logger.With("component", "outbox", "transport", o.Transport), wake: make(chan struct{}, 1)}
-	w.pending = outboxRegister(o.Registerer, prometheus.NewGauge(prometheus.GaugeOpts{
+	w.pending = registerOrReuse(o.Registerer, prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "mypt_outbox_pending", Help: "Emails queued and neither sent nor given up.",
 	}))
-	w.sent = outboxRegister(o.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
+	w.sent = registerOrReuse(o.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mypt_outbox_sent_total", Help: "Emails delivered, by transport.",
 	}, []string{"transport"}))
-	w.failed = outboxRegister(o.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
+	w.failed = registerOrReuse(o.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mypt_outbox_failed_total", Help: "Failed delivery attempts (temporary or permanent), by transport.",
 	}, []string{"transport"}))
 	for _, t := range append(OutboxTransports, o.Transport) {
@@ -130,21 +130,6 @@ func NewOutbox(o OutboxOptions) (*Outbox, error) {
 		w.failed.WithLabelValues(t)
 	}
 	return w, nil
-}
-
-// outboxRegister registers c, or returns the collector already registered under its name
-// (PM-1: building a component twice on one registry must not panic).
-func outboxRegister[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(fmt.Sprintf("syncer: outbox: register metric: %v", err)) // a programming error: two metrics, one name
-	}
-	return c
 }
 
 // Wake makes a running worker look for due mail now (after an email is queued) instead of at
