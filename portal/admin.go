@@ -470,6 +470,18 @@ func adminPathID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
+// renderRequestProblem shows request id's staff page again, under status, with problem above
+// its forms.
+func (s *Server) renderRequestProblem(w http.ResponseWriter, r *http.Request, id int64, status int, problem string) {
+	v, err := s.loadRequestView(r, id)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	v.Error = problem
+	s.render(w, r, status, "admin_request", v)
+}
+
 func (s *Server) handleAdminRequest(w http.ResponseWriter, r *http.Request) {
 	id, err := adminPathID(r)
 	if err != nil {
@@ -526,13 +538,8 @@ func (s *Server) adminDecide(w http.ResponseWriter, r *http.Request, approve boo
 		}
 	} else {
 		if reason == "" {
-			v, err := s.loadRequestView(r, id)
-			if err != nil {
-				s.renderError(w, r, err)
-				return
-			}
-			v.Error = "Give a reason for the rejection (staff only: the parent's email never says it)."
-			s.render(w, r, http.StatusBadRequest, "admin_request", v)
+			s.renderRequestProblem(w, r, id, http.StatusBadRequest,
+				"Give a reason for the rejection (staff only: the parent's email never says it).")
 			return
 		}
 		d.From = []mypt.RequestState{mypt.RequestAwaitingStaff, mypt.RequestAwaitingConsent}
@@ -548,13 +555,7 @@ func (s *Server) adminDecide(w http.ResponseWriter, r *http.Request, approve boo
 	d.Audit = []mypt.AuditEntry{audit}
 	got, err := a.store.DecideAccountRequest(ctx, id, nil, d)
 	if errors.Is(err, mypt.ErrConflict) {
-		v, lerr := s.loadRequestView(r, id)
-		if lerr != nil {
-			s.renderError(w, r, lerr)
-			return
-		}
-		v.Error = "This request has already been decided or is not waiting for staff."
-		s.render(w, r, http.StatusConflict, "admin_request", v)
+		s.renderRequestProblem(w, r, id, http.StatusConflict, "This request has already been decided or is not waiting for staff.")
 		return
 	}
 	if err != nil {
