@@ -38,6 +38,10 @@ type MailSettings struct {
 	SupportEmail    string // Parent Portal Support
 	AttendanceEmail string
 	PublicBaseURL   string // "https://parentportal.example.ac.uk"; every link starts with it
+	// NoReplyTo is set when the emails go out without a Reply-To (mail.reply_to: none, or no
+	// support address to reply to): a reply would reach only the sending address, so the footer
+	// asks the parent to write to SupportEmail instead of inviting a reply.
+	NoReplyTo bool
 }
 
 // EmailData is the variable part of one email.
@@ -178,7 +182,9 @@ func (s MailSettings) Compose(kind EmailKind, eventKey string, data EmailData) (
 	if err != nil {
 		return OutboxMessage{}, fmt.Errorf("compose %s email: subject: %w", kind, err)
 	}
-	footer := "\n\n{{.CollegeName}} Parent Portal Support: {{.SupportEmail}}{{if .AttendanceEmail}}\nAttendance queries: {{.AttendanceEmail}}{{end}}\nIf you have a question, reply to this email or write to {{.SupportEmail}}.\n"
+	footer := "\n\n{{.CollegeName}} Parent Portal Support: {{.SupportEmail}}{{if .AttendanceEmail}}\nAttendance queries: {{.AttendanceEmail}}{{end}}\n" +
+		"{{if .NoReplyTo}}If you have a question, write to {{.SupportEmail}}: replies to this email do not reach us." +
+		"{{else}}If you have a question, reply to this email or write to {{.SupportEmail}}.{{end}}\n"
 	textBody := strings.NewReplacer("{{link}}", "{{.Link}}", "{{login}}", "Sign in: {{.LoginLink}}", "{{help}}", "Help with account requests: {{.HelpLink}}").Replace(t.body) + footer
 	text, err := acctRenderText(textBody, v)
 	if err != nil {

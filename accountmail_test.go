@@ -77,3 +77,50 @@ func TestEmailsInviteRepliesAndLinkTheAccountHelp(t *testing.T) {
 		}
 	}
 }
+
+// The footer invites a reply only when replies reach someone: with mail.reply_to: none the
+// emails carry no Reply-To, so a reply would go to the sending (no-reply) address, and the
+// footer names only the support address to write to. Exact text, in the text and HTML parts.
+func TestEmailFooterFollowsReplyTo(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		noReplyTo bool
+		text      string // the text part's last lines
+		html      string // the HTML part's last paragraph
+	}{
+		{"replies go to support", false,
+			"\n\nCroydon College Parent Portal Support: support@croydon.example.ac.uk\n" +
+				"Attendance queries: attendance@croydon.example.ac.uk\n" +
+				"If you have a question, reply to this email or write to support@croydon.example.ac.uk.\n",
+			"<p>Croydon College Parent Portal Support: support@croydon.example.ac.uk<br>" +
+				"Attendance queries: attendance@croydon.example.ac.uk<br>" +
+				"If you have a question, reply to this email or write to support@croydon.example.ac.uk.<br></p></body></html>"},
+		{"reply_to none", true,
+			"\n\nCroydon College Parent Portal Support: support@croydon.example.ac.uk\n" +
+				"Attendance queries: attendance@croydon.example.ac.uk\n" +
+				"If you have a question, write to support@croydon.example.ac.uk: replies to this email do not reach us.\n",
+			"<p>Croydon College Parent Portal Support: support@croydon.example.ac.uk<br>" +
+				"Attendance queries: attendance@croydon.example.ac.uk<br>" +
+				"If you have a question, write to support@croydon.example.ac.uk: replies to this email do not reach us.<br></p></body></html>"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := MailSettings{CollegeName: "Croydon College", SupportEmail: "support@croydon.example.ac.uk",
+				AttendanceEmail: "attendance@croydon.example.ac.uk", PublicBaseURL: "https://portal.example.ac.uk", NoReplyTo: tc.noReplyTo}
+			for _, kind := range EmailKinds {
+				m, err := s.Compose(kind, "k", EmailData{ToEmail: "p@example.org", ToName: "Pat", StudentName: "Sam", ParentName: "Pat", Token: "tok"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.HasSuffix(m.Text, tc.text) {
+					t.Errorf("%s text does not end with the footer %q:\n%s", kind, tc.text, m.Text)
+				}
+				if !strings.HasSuffix(m.HTML, tc.html) {
+					t.Errorf("%s HTML does not end with the footer %q:\n%s", kind, tc.html, m.HTML)
+				}
+				if tc.noReplyTo && strings.Contains(strings.ToLower(m.Text+m.HTML), "reply to this email") {
+					t.Errorf("%s email invites a reply that reaches no one:\n%s", kind, m.Text)
+				}
+			}
+		})
+	}
+}

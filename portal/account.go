@@ -83,6 +83,9 @@ type AccountsOptions struct {
 	MailFiles MailFiles
 	// Sleep waits d or until ctx ends (time-padding of forgot-password); a real sleep when nil.
 	Sleep func(ctx context.Context, d time.Duration)
+	// NoReplyTo says the emails go out without a Reply-To (mail.reply_to: none), so their
+	// footer does not invite a reply (mypt.MailSettings.NoReplyTo).
+	NoReplyTo bool
 }
 
 // accountPages are the account and staff templates the site cannot start without.
@@ -136,7 +139,7 @@ func newAccountsSite(s *Server, o AccountsOptions) (*accountsSite, error) {
 		limiter: newIPLimiter(20, 10, s.now), staffDum: s.dummy,
 		mail: mypt.MailSettings{CollegeName: s.opts.College.Name,
 			SupportEmail: s.opts.College.SupportEmail, AttendanceEmail: s.opts.College.AttendanceEmail,
-			PublicBaseURL: s.opts.College.PublicBaseURL}}
+			PublicBaseURL: s.opts.College.PublicBaseURL, NoReplyTo: o.NoReplyTo}}
 	return a, nil
 }
 

@@ -72,5 +72,5 @@ func (a *app) addEligibility() error {
 func mailSettings(a *app) mypt.MailSettings {
 	return mypt.MailSettings{CollegeName: a.cfg.College.Name, PortalName: a.cfg.College.Name + " Parent Portal",
 		SupportEmail: a.cfg.College.SupportEmail, AttendanceEmail: a.cfg.College.AttendanceEmail,
-		PublicBaseURL: a.cfg.College.PublicBaseURL}
+		PublicBaseURL: a.cfg.College.PublicBaseURL, NoReplyTo: replyTo(a.cfg) == nil}
 }

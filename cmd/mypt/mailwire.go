@@ -23,21 +23,13 @@ func (a *app) addOutbox() error {
 		a.log.Warn(config.WarnNoMailTransport)
 		return nil
 	}
-	var replyTo *mail.Address
-	switch {
-	case mc.ReplyTo == "none":
-	case mc.ReplyTo != "":
-		replyTo = &mail.Address{Email: mc.ReplyTo}
-	case a.cfg.College.SupportEmail != "":
-		replyTo = &mail.Address{Name: "Parent Portal Support", Email: a.cfg.College.SupportEmail}
-	}
 	fromName := mc.FromName
 	if fromName == "" {
 		fromName = a.cfg.College.Name
 	}
 	sender, err := mail.New(mail.Options{
 		Transport: mc.Transport, From: mail.Address{Name: fromName, Email: mc.FromAddress},
-		ReplyTo: replyTo, MessageIDDomain: mc.MessageIDDomain, Logger: a.log,
+		ReplyTo: replyTo(a.cfg), MessageIDDomain: mc.MessageIDDomain, Logger: a.log,
 		SMTP: mail.SMTPOptions{Host: mc.SMTP.Host, Port: mc.SMTP.Port, TLS: mail.TLSMode(mc.SMTP.TLS),
 			Username: mc.SMTP.Username, Password: mc.SMTP.Password.Reveal(), Auth: mc.SMTP.Auth,
 			CAFile: mc.SMTP.CAFile, HELO: mc.SMTP.HELO, Timeout: mc.SMTP.Timeout},
@@ -61,6 +53,21 @@ func (a *app) addOutbox() error {
 		return err
 	}
 	a.workers = append(a.workers, worker{name: "outbox", run: outbox.Run})
+	return nil
+}
+
+// replyTo is the emails' Reply-To: mail.reply_to, by default Parent Portal Support, and nil (no
+// header) for "none" or when there is no support address. The footer of the account emails
+// follows it (mailSettings).
+func replyTo(cfg config.Config) *mail.Address {
+	switch {
+	case cfg.Mail.ReplyTo == "none":
+		return nil
+	case cfg.Mail.ReplyTo != "":
+		return &mail.Address{Email: cfg.Mail.ReplyTo}
+	case cfg.College.SupportEmail != "":
+		return &mail.Address{Name: "Parent Portal Support", Email: cfg.College.SupportEmail}
+	}
 	return nil
 }
 
