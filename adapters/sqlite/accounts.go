@@ -176,14 +176,9 @@ func (s *Store) CreateAccountRequest(ctx context.Context, r mypt.StoredAccountRe
 
 // AccountRequest returns one request; ErrNotFound if there is none.
 func (s *Store) AccountRequest(ctx context.Context, id int64) (mypt.StoredAccountRequest, error) {
-	q, err := scanRequest(s.read.QueryRowContext(ctx, `SELECT `+requestColumns+` FROM account_request WHERE request_id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return q, fmt.Errorf("sqlite: account request %d: %w", id, mypt.ErrNotFound)
-	}
-	if err != nil {
-		return q, fmt.Errorf("sqlite: read account request %d: %w", id, err)
-	}
-	return q, nil
+	what := fmt.Sprintf("account request %d", id)
+	return scanOne(s.read.QueryRowContext(ctx, `SELECT `+requestColumns+` FROM account_request WHERE request_id = ?`, id),
+		scanRequest, what, what)
 }
 
 // AccountRequestByToken returns the request a valid, unused verify or consent token belongs to,
@@ -922,26 +917,14 @@ func (s *Store) SetStaffPassword(ctx context.Context, email, passwordHash string
 
 // StaffUserByEmail returns the staff user with email; ErrNotFound if none.
 func (s *Store) StaffUserByEmail(ctx context.Context, email string) (mypt.StaffUser, error) {
-	u, err := scanStaff(s.read.QueryRowContext(ctx, `SELECT `+staffColumns+` FROM staff_user WHERE email = ?`, NormalizeEmail(email)))
-	if errors.Is(err, sql.ErrNoRows) {
-		return u, fmt.Errorf("sqlite: staff user: %w", mypt.ErrNotFound)
-	}
-	if err != nil {
-		return u, fmt.Errorf("sqlite: read staff user: %w", err)
-	}
-	return u, nil
+	return scanOne(s.read.QueryRowContext(ctx, `SELECT `+staffColumns+` FROM staff_user WHERE email = ?`, NormalizeEmail(email)),
+		scanStaff, "staff user", "staff user")
 }
 
 // StaffUser returns the staff user with id; ErrNotFound if none.
 func (s *Store) StaffUser(ctx context.Context, id int64) (mypt.StaffUser, error) {
-	u, err := scanStaff(s.read.QueryRowContext(ctx, `SELECT `+staffColumns+` FROM staff_user WHERE staff_id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return u, fmt.Errorf("sqlite: staff user %d: %w", id, mypt.ErrNotFound)
-	}
-	if err != nil {
-		return u, fmt.Errorf("sqlite: read staff user: %w", err)
-	}
-	return u, nil
+	return scanOne(s.read.QueryRowContext(ctx, `SELECT `+staffColumns+` FROM staff_user WHERE staff_id = ?`, id),
+		scanStaff, fmt.Sprintf("staff user %d", id), "staff user")
 }
 
 // RecordStaffLoginFailure counts a wrong staff password atomically and locks the staff user at

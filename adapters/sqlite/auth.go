@@ -58,27 +58,14 @@ func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSp
 // AccountByEmail returns the account whose email is email, compared case-insensitively.
 // It returns ErrNotFound if there is none.
 func (s *Store) AccountByEmail(ctx context.Context, email string) (mypt.Account, error) {
-	a, err := scanAccount(s.queryRow(ctx, `SELECT `+accountColumns+` FROM account WHERE email = ?`,
-		NormalizeEmail(email)))
-	if errors.Is(err, sql.ErrNoRows) {
-		return a, fmt.Errorf("sqlite: account by email: %w", mypt.ErrNotFound)
-	}
-	if err != nil {
-		return a, fmt.Errorf("sqlite: read account: %w", err)
-	}
-	return a, nil
+	return scanOne(s.queryRow(ctx, `SELECT `+accountColumns+` FROM account WHERE email = ?`, NormalizeEmail(email)),
+		scanAccount, "account by email", "account")
 }
 
 // Account returns the account with id; ErrNotFound if there is none.
 func (s *Store) Account(ctx context.Context, id int64) (mypt.Account, error) {
-	a, err := scanAccount(s.queryRow(ctx, `SELECT `+accountColumns+` FROM account WHERE account_id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return a, fmt.Errorf("sqlite: account %d: %w", id, mypt.ErrNotFound)
-	}
-	if err != nil {
-		return a, fmt.Errorf("sqlite: read account: %w", err)
-	}
-	return a, nil
+	return scanOne(s.queryRow(ctx, `SELECT `+accountColumns+` FROM account WHERE account_id = ?`, id),
+		scanAccount, fmt.Sprintf("account %d", id), "account")
 }
 
 // CreateAccount stores a new account (email lower-cased) and returns its id. It returns
@@ -219,6 +206,20 @@ func (s *Store) execOne(ctx context.Context, what, query string, args ...any) er
 	return s.execOneErr(ctx, what, mypt.ErrNotFound, query, args...)
 }
 
+// scanOne is scan's result for row, of a query that returns at most one row: ErrNotFound,
+// wrapped as "sqlite: <notFound>", when there is no row, and any other error wrapped as
+// "sqlite: read <what>".
+func scanOne[T any](row scanner, scan func(scanner) (T, error), notFound, what string) (T, error) {
+	v, err := scan(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, fmt.Errorf("sqlite: %s: %w", notFound, mypt.ErrNotFound)
+	}
+	if err != nil {
+		return v, fmt.Errorf("sqlite: read %s: %w", what, err)
+	}
+	return v, nil
+}
+
 // randomToken returns n random bytes, base64url without padding.
 func randomToken(n int) string {
 	b := make([]byte, n)
@@ -353,13 +354,7 @@ const sessionStudentQuery = `SELECT s.account_id, s.csrf_token, s.created_at, s.
 	l.approved_at, COALESCE(l.approved_by, ''),
 	c.contact_id IS NOT NULL, COALESCE(c.portal_access_barred, 0),
 	COALESCE(v.version, 0), v.changed_at
-FROM session s
-JOIN account a ON a.account_id = s.account_id
-LEFT JOIN account_student l ON l.account_id = s.account_id AND l.student_id = ?2
-LEFT JOIN student st ON st.student_id = l.student_id
-LEFT JOIN contact c ON c.contact_id = l.contact_id AND c.student_id = l.student_id AND l.contact_id <> ''
-LEFT JOIN student_version v ON v.student_id = l.student_id
-WHERE s.id_hash = ?1`
+` + sessionStudentFrom
 
 // parseStoredTime is ParseTime for the one format we store ("2006-01-02T15:04:05.000000000Z"),
 // read without time.Parse's layout interpretation since it runs several times a request; any
@@ -411,7 +406,12 @@ const sessionAccessQuery = `SELECT ` + sessionColumns + `,
 	c.contact_id IS NOT NULL, COALESCE(c.portal_access_barred, 0),
 	COALESCE(v.version, 0), v.changed_at,
 	st.student_id IS NOT NULL
-FROM session s
+` + sessionStudentFrom
+
+// sessionStudentFrom is the tables of sessionStudentQuery and sessionAccessQuery: the session
+// (?1, its id hash), its account and the (nullable) link to student ?2 with the student, the
+// link's contact and the student's data version.
+const sessionStudentFrom = `FROM session s
 JOIN account a ON a.account_id = s.account_id
 LEFT JOIN account_student l ON l.account_id = s.account_id AND l.student_id = ?2
 LEFT JOIN student st ON st.student_id = l.student_id
