@@ -83,9 +83,10 @@ type AccountsOptions struct {
 	MailFiles MailFiles
 	// Sleep waits d or until ctx ends (time-padding of forgot-password); a real sleep when nil.
 	Sleep func(ctx context.Context, d time.Duration)
-	// NoReplyTo says the emails go out without a Reply-To (mail.reply_to: none), so their
-	// footer does not invite a reply (mypt.MailSettings.NoReplyTo).
-	NoReplyTo bool
+	// Mail is what the account emails say about the college (cmd/mypt gives the settings the
+	// eligibility sweep uses too, so both write the same footer); when zero it is built from
+	// Options.College.
+	Mail mypt.MailSettings
 }
 
 // accountPages are the account and staff templates the site cannot start without.
@@ -135,11 +136,14 @@ func newAccountsSite(s *Server, o AccountsOptions) (*accountsSite, error) {
 	}
 	pp := DefaultPasswordPolicy()
 	pp.MinScore = cfg.PasswordMinScore
-	a := &accountsSite{store: st, cfg: cfg, policy: pp, files: o.MailFiles, sleep: sleep,
-		limiter: newIPLimiter(20, 10, s.now), staffDum: s.dummy,
-		mail: mypt.MailSettings{CollegeName: s.opts.College.Name,
+	mail := o.Mail
+	if mail == (mypt.MailSettings{}) {
+		mail = mypt.MailSettings{CollegeName: s.opts.College.Name,
 			SupportEmail: s.opts.College.SupportEmail, AttendanceEmail: s.opts.College.AttendanceEmail,
-			PublicBaseURL: s.opts.College.PublicBaseURL, NoReplyTo: o.NoReplyTo}}
+			PublicBaseURL: s.opts.College.PublicBaseURL}
+	}
+	a := &accountsSite{store: st, cfg: cfg, policy: pp, files: o.MailFiles, sleep: sleep,
+		limiter: newIPLimiter(20, 10, s.now), staffDum: s.dummy, mail: mail}
 	return a, nil
 }
 

@@ -6,10 +6,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mypt"
 )
 
-// The emails the account pages queue follow AccountsOptions.NoReplyTo (mail.reply_to: none):
-// the footer invites a reply only when the emails carry a Reply-To.
+// The emails the account pages queue are written with AccountsOptions.Mail: with NoReplyTo
+// (mail.reply_to: none) the footer does not invite a reply.
 func TestAccountEmailsFollowNoReplyTo(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -23,7 +25,9 @@ func TestAccountEmailsFollowNoReplyTo(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, func(o *Options) {
-				o.Accounts.NoReplyTo = tc.noReplyTo
+				c := o.College
+				o.Accounts.Mail = mypt.MailSettings{CollegeName: c.Name, SupportEmail: c.SupportEmail,
+					AttendanceEmail: c.AttendanceEmail, PublicBaseURL: c.PublicBaseURL, NoReplyTo: tc.noReplyTo}
 				o.Accounts.Sleep = func(context.Context, time.Duration) {}
 			})
 			c := h.client()

@@ -220,7 +220,7 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 		College: cfg.College, Portal: cfg.Portal, Eligibility: cfg.Eligibility.Policy(),
 		Bands: bands, Unmarked: unmarked, HSTS: hsts, TrustProxyHeaders: cfg.Public.TrustProxyHeaders,
 		Gatherer: a.reg, Readiness: a.readiness(), Push: push, SyncNow: a.guardedSyncTrigger(),
-		Accounts: portal.AccountsOptions{Config: cfg.Accounts, MailFiles: a.staffMailFiles(), NoReplyTo: replyTo(cfg) == nil},
+		Accounts: portal.AccountsOptions{Config: cfg.Accounts, MailFiles: a.staffMailFiles(), Mail: mailSettings(a)},
 	})
 	if err != nil {
 		return nil, err
