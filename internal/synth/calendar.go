@@ -26,7 +26,7 @@ func Easter(year int) mypt.Date {
 // weekend substitutes; one-off holidays such as coronations are not included).
 func BankHolidays(year int) []mypt.Date {
 	easter := Easter(year)
-	newYear := substitute(mypt.NewDate(year, time.January, 1))
+	newYear := weekday(mypt.NewDate(year, time.January, 1)) // at a weekend, the Monday after
 	christmas := mypt.NewDate(year, time.December, 25)
 	boxing := mypt.NewDate(year, time.December, 26)
 	// Christmas and Boxing Day move to the next weekdays not already taken.
@@ -48,16 +48,6 @@ func BankHolidays(year int) []mypt.Date {
 		christmas,
 		boxing,
 	}
-}
-
-func substitute(d mypt.Date) mypt.Date {
-	switch d.Weekday() {
-	case time.Saturday:
-		return d.AddDays(2)
-	case time.Sunday:
-		return d.AddDays(1)
-	}
-	return d
 }
 
 func firstMonday(year int, m time.Month) mypt.Date {
