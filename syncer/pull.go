@@ -41,6 +41,18 @@ type Cache interface {
 	Watermark(ctx context.Context, source string, e mypt.Entity) ([]byte, error)
 	// EntityKeys streams the cached keys of e.
 	EntityKeys(ctx context.Context, e mypt.Entity, fn func(key string) error) error
+
+	// The stage holds a pass larger than one batch until it has been read to its end.
+	// StageBatch keeps batch seq (0, 1, …) of a pass of e aside, invisible to readers.
+	StageBatch(ctx context.Context, source string, e mypt.Entity, seq int, recs []mypt.Record) error
+	// PublishStage applies the staged pass of e in order, its last batch with watermark; once
+	// called, the pass is applied whole even if the process stops (ResumeStage finishes it).
+	PublishStage(ctx context.Context, source string, e mypt.Entity, watermark []byte) (mypt.BatchResult, error)
+	// ResumeStage finishes a publish that was interrupted (published is then true) and drops the
+	// batches of a pass that was never read to its end.
+	ResumeStage(ctx context.Context, source string, e mypt.Entity) (res mypt.BatchResult, published bool, err error)
+	// DiscardStage drops the staged batches of e.
+	DiscardStage(ctx context.Context, source string, e mypt.Entity) error
 }
 
 // Run is one entity's part of a pass, as recorded in the run history.
@@ -453,14 +465,28 @@ func (p *Puller) finish(ctx context.Context, run Run, err error) {
 	}
 }
 
-// pull reads e's changes since its watermark and applies them in batches, each committed with
-// the RowVer of its last row. A failure leaves the cache and watermark as the last committed
-// batch left them; the batch in flight rolls back whole.
+// maxBatchBytes closes a batch early when its documents grow large, whatever BatchRows says.
+const maxBatchBytes = 64 << 20
+
+// pull reads e's changes since its watermark and applies them with the RowVer of the last row
+// as the new watermark. A pass that fits one batch is applied in one transaction. A larger pass
+// is staged batch by batch while it is read and applied only once read to its end, so a failure
+// at any point of the read leaves the cache and the watermark as they were before the pass; a
+// publish that a crash interrupts is finished by the next pass (Cache.ResumeStage).
 func (p *Puller) pull(ctx context.Context, e mypt.Entity, full bool) (Run, error) {
 	src := p.o.Source
 	run := Run{Source: src.Name(), Entity: e, Kind: "incremental", StartedAt: p.o.Now()}
 	if full {
 		run.Kind = "full"
+	}
+	resumed, published, err := p.o.Cache.ResumeStage(ctx, src.Name(), e)
+	if published {
+		p.count(&run, resumed, -1)
+		p.log.Info("mis: finished applying a pass that was read before the last stop", "entity", string(e),
+			"upserted", resumed.Upserted, "unchanged", resumed.Unchanged)
+	}
+	if err != nil {
+		return run, err
 	}
 	wm, err := p.o.Cache.Watermark(ctx, src.Name(), e)
 	if err != nil {
@@ -482,43 +508,49 @@ func (p *Puller) pull(ctx context.Context, e mypt.Entity, full bool) (Run, error
 	if reconcile {
 		wm = nil
 	}
-	// Reading and applying overlap: while one batch commits, the next is read. Batches are
-	// applied in order, each with the RowVer of its last row; the batch being read when a
-	// failure strikes is dropped whole.
+	// Reading and staging overlap: while one batch is staged, the next is read. The first batch
+	// is held back: if the read ends with it, it is applied directly with the watermark.
 	type pending struct {
 		recs []mypt.Record
 		last []byte
 	}
+	type staging struct {
+		held   *pending
+		staged int // batches in the stage
+		err    error
+	}
 	batches := make(chan pending, 1)
 	readCtx, cancelRead := context.WithCancel(ctx)
 	defer cancelRead()
-	applied := Run{Entity: e} // counts kept by the applier, merged after it ends
-	applyDone := make(chan error, 1)
+	staged := make(chan staging, 1)
 	go func() {
-		var aerr error
+		var st staging
 		for b := range batches {
-			if aerr != nil {
+			if st.err != nil {
 				continue
 			}
-			res, err := p.o.Cache.ApplyBatch(ctx, mypt.Batch{Source: src.Name(), Mode: mypt.ModeDelta, Records: b.recs,
-				Watermarks: []mypt.Watermark{{Entity: e, Value: b.last}}})
-			if err != nil {
-				aerr = fmt.Errorf("syncer: apply %s batch: %w", e, err)
-				cancelRead()
+			if st.held == nil && st.staged == 0 {
+				st.held = &b
 				continue
 			}
-			applied.Upserted += res.Upserted
-			applied.Unchanged += res.Unchanged
-			applied.Deleted += res.Deleted
-			p.rows.WithLabelValues(string(e), "upsert", "applied").Add(float64(len(b.recs) - len(res.Rejected)))
-			for _, r := range res.Rejected {
-				p.reject(&applied, r.Key, r.Reason)
+			for _, x := range []*pending{st.held, &b} {
+				if x == nil {
+					continue
+				}
+				if err := p.o.Cache.StageBatch(ctx, src.Name(), e, st.staged, x.recs); err != nil {
+					st.err = fmt.Errorf("syncer: stage %s batch: %w", e, err)
+					cancelRead()
+					break
+				}
+				st.staged++
 			}
+			st.held = nil
 		}
-		applyDone <- aerr
+		staged <- st
 	}()
 	var recs []mypt.Record
-	var last []byte
+	var last, passLast []byte
+	size, sent := 0, 0
 	send := func() error {
 		if last == nil {
 			return nil
@@ -528,7 +560,9 @@ func (p *Puller) pull(ctx context.Context, e mypt.Entity, full bool) (Run, error
 		case <-readCtx.Done():
 			return readCtx.Err()
 		}
-		recs, last = make([]mypt.Record, 0, len(recs)), nil
+		sent += len(recs)
+		passLast = last
+		recs, last, size = make([]mypt.Record, 0, len(recs)), nil, 0
 		return nil
 	}
 	err = src.ReadChanges(readCtx, e, wm, bound, func(key string, rowVer []byte, row mypt.Row, reject error) error {
@@ -537,9 +571,12 @@ func (p *Puller) pull(ctx context.Context, e mypt.Entity, full bool) (Run, error
 			p.reject(&run, key, reject.Error())
 		} else {
 			recs = append(recs, mypt.Record{Entity: e, Op: mypt.OpUpsert, Key: key, Row: row})
+			if d, ok := row.(mypt.Document); ok {
+				size += len(d.Content)
+			}
 		}
 		last = rowVer
-		if len(recs) >= p.o.BatchRows {
+		if len(recs) >= p.o.BatchRows || size >= maxBatchBytes {
 			return send()
 		}
 		return nil
@@ -548,17 +585,33 @@ func (p *Puller) pull(ctx context.Context, e mypt.Entity, full bool) (Run, error
 		err = send()
 	}
 	close(batches)
-	aerr := <-applyDone
-	run.Upserted += applied.Upserted
-	run.Unchanged += applied.Unchanged
-	run.Deleted += applied.Deleted
-	run.Rejected += applied.Rejected
-	if aerr != nil {
-		return run, aerr
+	st := <-staged
+	if err == nil {
+		err = st.err
 	}
 	if err != nil {
+		if st.staged > 0 {
+			// Dropped now; a process that stops before this drops them at its next pass.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			if derr := p.o.Cache.DiscardStage(dctx, src.Name(), e); derr != nil {
+				p.log.Warn("mis: cannot drop the staged batches of a failed pass; the next pass drops them", "entity", string(e), "err", derr)
+			}
+			cancel()
+		}
 		return run, err
 	}
+	var res mypt.BatchResult
+	switch {
+	case st.staged > 0:
+		res, err = p.o.Cache.PublishStage(ctx, src.Name(), e, passLast)
+	case st.held != nil:
+		res, err = p.o.Cache.ApplyBatch(ctx, mypt.Batch{Source: src.Name(), Mode: mypt.ModeDelta, Records: st.held.recs,
+			Watermarks: []mypt.Watermark{{Entity: e, Value: st.held.last}}})
+	}
+	if err != nil {
+		return run, fmt.Errorf("syncer: apply %s: %w", e, err)
+	}
+	p.count(&run, res, sent)
 	if reconcile {
 		rr, err := p.reconcile(ctx, e, false)
 		run.Deleted += rr.Deleted
@@ -567,6 +620,22 @@ func (p *Puller) pull(ctx context.Context, e mypt.Entity, full bool) (Run, error
 		}
 	}
 	return run, nil
+}
+
+// count adds an applied pass's result to run and the metrics; sent is how many records were
+// applied (-1: all but the rejected, counted from res).
+func (p *Puller) count(run *Run, res mypt.BatchResult, sent int) {
+	run.Upserted += res.Upserted
+	run.Unchanged += res.Unchanged
+	run.Deleted += res.Deleted
+	applied := res.Upserted + res.Unchanged
+	if sent >= 0 {
+		applied = sent - len(res.Rejected)
+	}
+	p.rows.WithLabelValues(string(run.Entity), "upsert", "applied").Add(float64(applied))
+	for _, r := range res.Rejected {
+		p.reject(run, r.Key, r.Reason)
+	}
 }
 
 // reject reports one row that was not applied: its key and reason, never its content.

@@ -28,6 +28,16 @@ type fakeCache struct{}
 func (fakeCache) ApplyBatch(context.Context, mypt.Batch) (mypt.BatchResult, error) {
 	return mypt.BatchResult{}, nil
 }
+func (fakeCache) StageBatch(context.Context, string, mypt.Entity, int, []mypt.Record) error {
+	return nil
+}
+func (fakeCache) PublishStage(context.Context, string, mypt.Entity, []byte) (mypt.BatchResult, error) {
+	return mypt.BatchResult{}, nil
+}
+func (fakeCache) ResumeStage(context.Context, string, mypt.Entity) (mypt.BatchResult, bool, error) {
+	return mypt.BatchResult{}, false, nil
+}
+func (fakeCache) DiscardStage(context.Context, string, mypt.Entity) error        { return nil }
 func (fakeCache) Watermark(context.Context, string, mypt.Entity) ([]byte, error) { return nil, nil }
 func (fakeCache) EntityKeys(context.Context, mypt.Entity, func(string) error) error {
 	return nil
