@@ -116,3 +116,39 @@ func TestMultiBatchPullEqualsSingleBatch(t *testing.T) {
 		t.Error("the later change was not applied")
 	}
 }
+
+// BenchmarkStagedPass measures what staging costs: a full pull of 200,000 marks staged in ten
+// batches (the default mis.batch_rows) beside the same pull applied in one transaction, in the
+// same run.
+func BenchmarkStagedPass(b *testing.B) {
+	const n = 200_000
+	srv := benchServer(b, n)
+	src, err := mssql.Open(context.Background(), mssql.Options{DSN: srv.DSN()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { src.Close() })
+	var took [2]time.Duration
+	for i := 0; i < b.N; i++ {
+		for j, rows := range []int{20_000, n} {
+			store := openStore(b, fmt.Sprintf("stage%d-%d.db", i, j))
+			p, err := syncer.NewPuller(syncer.PullOptions{Source: src, Cache: store, Registerer: prometheus.NewRegistry(),
+				PassTimeout: time.Hour, BatchRows: rows, Entities: []mypt.Entity{mypt.EntityAttendanceMark}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			start := time.Now()
+			if err := p.RunOnce(context.Background(), mypt.EntityAttendanceMark, false); err != nil {
+				b.Fatal(err)
+			}
+			took[j] += time.Since(start)
+			if got, _ := store.CountRows(context.Background(), mypt.EntityAttendanceMark); got != n {
+				b.Fatalf("synced %d of %d", got, n)
+			}
+		}
+	}
+	staged, whole := took[0]/time.Duration(b.N), took[1]/time.Duration(b.N)
+	b.ReportMetric(staged.Seconds()/whole.Seconds(), "x_one_tx")
+	b.Logf("full pull of %d marks: staged in batches of 20,000 %s, one transaction %s (staged/one %.2f)",
+		n, staged.Round(time.Millisecond), whole.Round(time.Millisecond), staged.Seconds()/whole.Seconds())
+}

@@ -1,13 +1,12 @@
 package sqlite
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 
 	"mypt"
 )
@@ -23,44 +22,49 @@ import (
 // watermark. The ready marker, written first, makes publishing survive a crash: ResumeStage
 // finishes it at the next pass, and the watermark moves only when the last batch is in.
 
-// stagedLine is one staged record.
-type stagedLine struct {
-	Op   mypt.Op         `json:"op"`
-	Key  string          `json:"key"`
-	Data json.RawMessage `json:"data,omitempty"`
+// stagedBatch is one staged batch; Rows holds the upserts' rows in order.
+type stagedBatch struct {
+	Ops  []mypt.Op `json:"ops"`
+	Keys []string  `json:"keys"`
+	Rows any       `json:"rows"`
 }
 
 // StageBatch keeps batch seq of a pass of source's entity aside, invisible to readers, until
-// PublishStage. Rows are stored as JSON with the view's column names, as the push format has them.
+// PublishStage. A batch is stored as one JSON object: its ops, its keys, and its rows as one
+// array of the entity's row type, under the view's column names as the push format has them.
+// (gob would be cheaper but loses the difference between a nil *bool and false.)
 func (s *Store) StageBatch(ctx context.Context, source string, entity mypt.Entity, seq int, recs []mypt.Record) error {
-	if !entity.Valid() {
-		return fmt.Errorf("sqlite: stage batch: %w: unknown entity %q", mypt.ErrInvalid, entity)
+	proto, err := mypt.NewRow(entity)
+	if err != nil {
+		return fmt.Errorf("sqlite: stage batch: %w", err)
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	for _, r := range recs {
+	ops := make([]mypt.Op, len(recs))
+	keys := make([]string, len(recs))
+	rows := reflect.MakeSlice(reflect.SliceOf(reflect.TypeOf(proto).Elem()), 0, len(recs))
+	for i, r := range recs {
 		if r.Entity != entity {
 			return fmt.Errorf("sqlite: stage batch %s/%d: %w: a %s record in a %s pass", entity, seq, mypt.ErrInvalid, r.Entity, entity)
 		}
-		l := stagedLine{Op: r.Op, Key: r.Key}
-		if r.Row != nil {
-			data, err := json.Marshal(r.Row)
-			if err != nil {
-				return fmt.Errorf("sqlite: stage batch %s/%d: encode %q: %w", entity, seq, r.Key, err)
-			}
-			l.Data = data
+		ops[i], keys[i] = r.Op, r.Key
+		if r.Op != mypt.OpUpsert {
+			continue
 		}
-		if err := enc.Encode(l); err != nil {
-			return fmt.Errorf("sqlite: stage batch %s/%d: encode %q: %w", entity, seq, r.Key, err)
+		v := reflect.ValueOf(r.Row)
+		if v.Kind() == reflect.Pointer && !v.IsNil() {
+			v = v.Elem()
 		}
+		if !v.IsValid() || v.Type() != rows.Type().Elem() {
+			return fmt.Errorf("sqlite: stage batch %s/%d: %w: record %q carries %T", entity, seq, mypt.ErrInvalid, r.Key, r.Row)
+		}
+		rows = reflect.Append(rows, v)
 	}
-	records := buf.Bytes()
-	if records == nil {
-		records = []byte{} // a batch whose rows were all rejected still has its place
+	data, err := json.Marshal(stagedBatch{Ops: ops, Keys: keys, Rows: rows.Interface()})
+	if err != nil {
+		return fmt.Errorf("sqlite: stage batch %s/%d: encode: %w", entity, seq, err)
 	}
-	_, err := s.exec(ctx, fmt.Sprintf("stage batch %s/%d", entity, seq),
+	_, err = s.exec(ctx, fmt.Sprintf("stage batch %s/%d", entity, seq),
 		`INSERT INTO pull_stage (source, entity, seq, records) VALUES (?, ?, ?, ?)`,
-		source, string(entity), seq, records)
+		source, string(entity), seq, data)
 	return err
 }
 
@@ -177,28 +181,34 @@ func (s *Store) nextStaged(ctx context.Context, source string, entity mypt.Entit
 	return seq, recs, n == 1, nil
 }
 
-// decodeStaged reads the records StageBatch wrote. A record that no longer decodes (a newer
-// binary wrote the stage?) is kept as an upsert without data, which the ingest core rejects with
-// its key and reason, like any bad row of a pass.
+// decodeStaged reads the records StageBatch wrote.
 func decodeStaged(entity mypt.Entity, data []byte) ([]mypt.Record, error) {
-	var recs []mypt.Record
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, len(data)+1)
-	for n := 1; sc.Scan(); n++ {
-		var l stagedLine
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
-		}
-		r := mypt.Record{Entity: entity, Op: l.Op, Key: l.Key}
-		if len(l.Data) > 0 {
-			row, err := mypt.DecodeRow(entity, l.Data)
-			if err == nil {
-				r.Row = row
-			}
-		}
-		recs = append(recs, r)
+	proto, err := mypt.NewRow(entity)
+	if err != nil {
+		return nil, err
 	}
-	return recs, sc.Err()
+	rows := reflect.New(reflect.SliceOf(reflect.TypeOf(proto).Elem()))
+	b := stagedBatch{Rows: rows.Interface()}
+	if err := json.Unmarshal(data, &b); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	ops, keys := b.Ops, b.Keys
+	if len(keys) != len(ops) {
+		return nil, fmt.Errorf("decode: %d keys for %d records", len(keys), len(ops))
+	}
+	recs := make([]mypt.Record, len(ops))
+	rs, next := rows.Elem(), 0
+	for i, op := range ops {
+		recs[i] = mypt.Record{Entity: entity, Op: op, Key: keys[i]}
+		if op == mypt.OpUpsert {
+			if next >= rs.Len() {
+				return nil, fmt.Errorf("decode: %d rows for more upserts", rs.Len())
+			}
+			recs[i].Row = rs.Index(next).Interface().(mypt.Row)
+			next++
+		}
+	}
+	return recs, nil
 }
 
 // DiscardStage drops whatever is staged for source's entity.
