@@ -32,6 +32,10 @@ func (fakeCache) Watermark(context.Context, string, mypt.Entity) ([]byte, error)
 func (fakeCache) EntityKeys(context.Context, mypt.Entity, func(string) error) error {
 	return nil
 }
+func (fakeCache) MissingKeys(context.Context, mypt.Entity, func(func(string) error) error,
+	func(int, int, int) error, func(string) error) error {
+	return nil
+}
 
 // PM-1 and PM-2: building the puller twice on one registry does not panic, and every entity's
 // series exists (at 0) before anything happened.
