@@ -83,6 +83,12 @@ type PullOptions struct {
 
 	// RecordRun, when set, stores each entity's run in the history (errors are logged).
 	RecordRun func(ctx context.Context, r Run) error
+	// LastSuccess, when set, tells NewPuller when each entity's last successful pass finished,
+	// from the run history, so that after a restart LastSuccess (and so /readyz),
+	// mypt_sync_last_success_timestamp_seconds and mypt_sync_watermark_age_seconds describe the
+	// cache as it is, not as if it had never been synced. An error is logged and the Puller
+	// starts without them.
+	LastSuccess func(ctx context.Context) (map[mypt.Entity]time.Time, error)
 
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -210,7 +216,37 @@ func NewPuller(o PullOptions) (*Puller, error) {
 		p.wmAge.WithLabelValues(l)
 		p.reconciled.WithLabelValues(l)
 	}
+	if o.LastSuccess != nil {
+		p.restoreLastSuccess()
+	}
 	return p, nil
+}
+
+// restoreLastSuccess learns each configured entity's last successful pass from o.LastSuccess.
+func (p *Puller) restoreLastSuccess() {
+	// NewPuller has no context; the history is a local query, bounded here.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	last, err := p.o.LastSuccess(ctx)
+	if err != nil {
+		p.log.Warn("mis: cannot read the last successful passes from the run history; not ready until a pass succeeds", "err", err)
+		return
+	}
+	now := p.o.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, e := range p.o.Entities {
+		t, ok := last[e]
+		if !ok || t.IsZero() {
+			continue
+		}
+		if cur, ok := p.lastSuccess[e]; ok && !cur.Before(t) {
+			continue
+		}
+		p.lastSuccess[e] = t
+		p.lastOK.WithLabelValues(string(e)).Set(float64(t.Unix()))
+		p.wmAge.WithLabelValues(string(e)).Set(max(now.Sub(t).Seconds(), 0))
+	}
 }
 
 // register adds c to reg, or returns the collector already registered under its name, so a
@@ -285,8 +321,9 @@ func (p *Puller) Run(ctx context.Context) error {
 }
 
 // LastSuccess is when every configured entity had last been pulled successfully: the oldest of
-// their last successful passes, or the zero time while any entity has never succeeded since
-// start. It answers /readyz's "last successful sync within the configured age".
+// their last successful passes (in this process, or before it as PullOptions.LastSuccess said),
+// or the zero time while any entity has never succeeded. It answers /readyz's "last successful
+// sync within the configured age".
 func (p *Puller) LastSuccess() time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
