@@ -31,10 +31,13 @@ const (
 	scratchTxKeys = 65536
 )
 
-// ScratchPattern is the name pattern (filepath.Glob) of the scratch files a reconciliation of
-// the cache at dbPath creates beside it. Each is removed when its reconciliation ends; one left
-// by a crash holds no data worth keeping and may be deleted while no reconciliation runs.
-func ScratchPattern(dbPath string) string { return dbPath + ".reconcile-*" }
+// scratchSuffix names a reconciliation's scratch file beside the cache: <cache>.reconcile-<random>.
+// Each is removed when its reconciliation ends; one left by a crash holds nothing worth keeping
+// and may be deleted while no reconciliation runs.
+const scratchSuffix = ".reconcile-*"
+
+// ScratchPattern is the filepath.Glob pattern of the scratch files of the cache at dbPath.
+func ScratchPattern(dbPath string) string { return dbPath + scratchSuffix }
 
 // MissingKeys finds the cached keys of entity that the source no longer has, in constant memory
 // whatever the table's size. mis streams the source's keys (calling yield once per key; it must
@@ -86,7 +89,7 @@ type scratch struct {
 }
 
 func (s *Store) openScratch(ctx context.Context) (*scratch, error) {
-	f, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+".reconcile-*")
+	f, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+scratchSuffix)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: reconcile: create scratch file: %w", err)
 	}
