@@ -39,8 +39,6 @@ type Cache interface {
 	ApplyBatch(ctx context.Context, b mypt.Batch) (mypt.BatchResult, error)
 	// Watermark is the last committed watermark of source for e, or nil.
 	Watermark(ctx context.Context, source string, e mypt.Entity) ([]byte, error)
-	// EntityKeys streams the cached keys of e.
-	EntityKeys(ctx context.Context, e mypt.Entity, fn func(key string) error) error
 
 	// The stage holds a pass larger than one batch until it has been read to its end.
 	// StageBatch keeps batch seq (0, 1, …) of a pass of e aside, invisible to readers.
@@ -53,6 +51,15 @@ type Cache interface {
 	ResumeStage(ctx context.Context, source string, e mypt.Entity) (res mypt.BatchResult, published bool, err error)
 	// DiscardStage drops the staged batches of e.
 	DiscardStage(ctx context.Context, source string, e mypt.Entity) error
+
+	// MissingKeys finds the cached keys of e that mis does not yield, in memory that does not
+	// grow with the key sets (they are compared in scratch space, not in maps). mis streams the
+	// source's keys, returning yield's error. Then check gets the number of distinct keys mis
+	// yielded, of cached keys and of cached keys missing from mis; unless check fails, fn gets
+	// each missing key and may write to the cache (ApplyBatch). The first error of mis, check or
+	// fn is returned unwrapped.
+	MissingKeys(ctx context.Context, e mypt.Entity, mis func(yield func(key string) error) error,
+		check func(misKeys, cached, missing int) error, fn func(key string) error) error
 }
 
 // Run is one entity's part of a pass, as recorded in the run history.
@@ -87,6 +94,12 @@ type PullOptions struct {
 
 	// RecordRun, when set, stores each entity's run in the history (errors are logged).
 	RecordRun func(ctx context.Context, r Run) error
+	// LastSuccess, when set, tells NewPuller when each entity's last successful pass finished,
+	// from the run history, so that after a restart LastSuccess (and so /readyz),
+	// mypt_sync_last_success_timestamp_seconds and mypt_sync_watermark_age_seconds describe the
+	// cache as it is, not as if it had never been synced. An error is logged and the Puller
+	// starts without them.
+	LastSuccess func(ctx context.Context) (map[mypt.Entity]time.Time, error)
 
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -214,7 +227,37 @@ func NewPuller(o PullOptions) (*Puller, error) {
 		p.wmAge.WithLabelValues(l)
 		p.reconciled.WithLabelValues(l)
 	}
+	if o.LastSuccess != nil {
+		p.restoreLastSuccess()
+	}
 	return p, nil
+}
+
+// restoreLastSuccess learns each configured entity's last successful pass from o.LastSuccess.
+func (p *Puller) restoreLastSuccess() {
+	// NewPuller has no context; the history is a local query, bounded here.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	last, err := p.o.LastSuccess(ctx)
+	if err != nil {
+		p.log.Warn("mis: cannot read the last successful passes from the run history; not ready until a pass succeeds", "err", err)
+		return
+	}
+	now := p.o.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, e := range p.o.Entities {
+		t, ok := last[e]
+		if !ok || t.IsZero() {
+			continue
+		}
+		if cur, ok := p.lastSuccess[e]; ok && !cur.Before(t) {
+			continue
+		}
+		p.lastSuccess[e] = t
+		p.lastOK.WithLabelValues(string(e)).Set(float64(t.Unix()))
+		p.wmAge.WithLabelValues(string(e)).Set(max(now.Sub(t).Seconds(), 0))
+	}
 }
 
 // register adds c to reg, or returns the collector already registered under its name, so a
@@ -289,8 +332,9 @@ func (p *Puller) Run(ctx context.Context) error {
 }
 
 // LastSuccess is when every configured entity had last been pulled successfully: the oldest of
-// their last successful passes, or the zero time while any entity has never succeeded since
-// start. It answers /readyz's "last successful sync within the configured age".
+// their last successful passes (in this process, or before it as PullOptions.LastSuccess said),
+// or the zero time while any entity has never succeeded. It answers /readyz's "last successful
+// sync within the configured age".
 func (p *Puller) LastSuccess() time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -649,49 +693,53 @@ func (p *Puller) reject(run *Run, key, reason string) {
 // more than the allowed share of an entity's rows.
 var ErrTooManyDeletes = fmt.Errorf("%w: reconciliation would delete too many rows", mypt.ErrRefused)
 
+// reconcile deletes e's cached rows the MIS no longer has. The key sets are compared by the
+// cache in its scratch space (Cache.MissingKeys) and the deletions applied BatchRows at a time,
+// so its memory does not grow with the table.
 func (p *Puller) reconcile(ctx context.Context, e mypt.Entity, force bool) (Run, error) {
 	run := Run{Source: p.o.Source.Name(), Entity: e, Kind: "reconcile", StartedAt: p.o.Now()}
-	mis := map[string]struct{}{}
-	if err := p.o.Source.ReadKeys(ctx, e, func(k string) error {
-		mis[k] = struct{}{}
-		return nil
-	}); err != nil {
-		return run, err
-	}
-	var gone []string
-	cached := 0
-	if err := p.o.Cache.EntityKeys(ctx, e, func(k string) error {
-		cached++
-		if _, ok := mis[k]; !ok {
-			gone = append(gone, k)
-		}
-		return nil
-	}); err != nil {
-		return run, err
-	}
-	run.Read = len(mis)
-	if len(gone) == 0 {
-		return run, nil
-	}
-	if !force && float64(len(gone)) > p.o.MaxDeleteShare*float64(cached) {
-		return run, fmt.Errorf("syncer: %s: %w: %d of %d cached rows are not in the MIS (limit %.0f%%); check the MIS, then run `mypt sync --once --entity %s --force`",
-			e, ErrTooManyDeletes, len(gone), cached, p.o.MaxDeleteShare*100, e)
-	}
-	for len(gone) > 0 {
-		n := min(len(gone), p.o.BatchRows)
-		recs := make([]mypt.Record, n)
-		for i, k := range gone[:n] {
-			recs[i] = mypt.Record{Entity: e, Op: mypt.OpDelete, Key: k}
+	var recs []mypt.Record
+	flush := func() error {
+		if len(recs) == 0 {
+			return nil
 		}
 		res, err := p.o.Cache.ApplyBatch(ctx, mypt.Batch{Source: p.o.Source.Name(), Mode: mypt.ModeDelta, Records: recs, Force: force})
 		if err != nil {
-			return run, fmt.Errorf("syncer: apply %s deletions: %w", e, err)
+			return fmt.Errorf("syncer: apply %s deletions: %w", e, err)
 		}
 		run.Deleted += res.Deleted
 		p.rows.WithLabelValues(string(e), "delete", "applied").Add(float64(res.Deleted))
 		p.rows.WithLabelValues(string(e), "delete", "rejected").Add(float64(len(res.Rejected)))
 		p.reconciled.WithLabelValues(string(e)).Add(float64(res.Deleted))
-		gone = gone[n:]
+		recs = recs[:0]
+		return nil
+	}
+	gone := 0
+	err := p.o.Cache.MissingKeys(ctx, e,
+		func(yield func(key string) error) error { return p.o.Source.ReadKeys(ctx, e, yield) },
+		func(misKeys, cached, missing int) error {
+			run.Read, gone = misKeys, missing
+			if !force && float64(missing) > p.o.MaxDeleteShare*float64(cached) {
+				return fmt.Errorf("syncer: %s: %w: %d of %d cached rows are not in the MIS (limit %.0f%%); check the MIS, then run `mypt sync --once --entity %s --force`",
+					e, ErrTooManyDeletes, missing, cached, p.o.MaxDeleteShare*100, e)
+			}
+			return nil
+		},
+		func(k string) error {
+			recs = append(recs, mypt.Record{Entity: e, Op: mypt.OpDelete, Key: k})
+			if len(recs) >= p.o.BatchRows {
+				return flush()
+			}
+			return nil
+		})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return run, err
+	}
+	if gone == 0 {
+		return run, nil
 	}
 	p.log.Info("mis reconcile: deleted rows the MIS no longer has", "entity", string(e), "deleted", run.Deleted)
 	return run, nil
