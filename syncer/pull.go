@@ -223,9 +223,14 @@ func NewPuller(o PullOptions) (*Puller, error) {
 			p.rows.WithLabelValues(l, op, "rejected")
 		}
 		p.duration.WithLabelValues(l)
-		p.lastOK.WithLabelValues(l)
-		p.wmAge.WithLabelValues(l)
 		p.reconciled.WithLabelValues(l)
+	}
+	// The freshness gauges exist only for the entities pulled: an entity left out by
+	// mis.entities is never pulled, and a series stuck at 0 would keep /readyz and the
+	// staleness alert failing for ever.
+	for _, e := range o.Entities {
+		p.lastOK.WithLabelValues(string(e))
+		p.wmAge.WithLabelValues(string(e))
 	}
 	if o.LastSuccess != nil {
 		p.restoreLastSuccess()

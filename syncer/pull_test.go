@@ -48,6 +48,25 @@ func (fakeCache) MissingKeys(context.Context, mypt.Entity, func(func(string) err
 
 // PM-1 and PM-2: building the puller twice on one registry does not panic, and every entity's
 // series exists (at 0) before anything happened.
+// With mis.entities set to a few entities, the freshness gauges (what /readyz and the
+// staleness alert read) have series for those only; the other metrics keep every entity.
+func TestFreshnessGaugesOnlyForPulledEntities(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	pulled := []mypt.Entity{mypt.EntityStudent, mypt.EntityAttendanceMark}
+	if _, err := syncer.NewPuller(syncer.PullOptions{Source: fakeSource{}, Cache: fakeCache{}, Registerer: reg, Entities: pulled}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]int{
+		"mypt_sync_last_success_timestamp_seconds": len(pulled), "mypt_sync_watermark_age_seconds": len(pulled),
+		"mypt_sync_passes_total": 2 * len(mypt.Entities),
+	} {
+		if n, err := testutil.GatherAndCount(reg, name); err != nil || n != want {
+			t.Errorf("%s: %d series (%v), want %d", name, n, err, want)
+		}
+	}
+}
+
 func TestMetricsRegisteredOnceAndAtZero(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
