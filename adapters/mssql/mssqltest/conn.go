@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -639,7 +638,8 @@ func (c *conn) execStmt(st string, args []namedArg, doneTok byte, more uint16) s
 			return stmtFailed
 		}
 	} else {
-		res, err := c.s.db.ExecContext(c.ctx, q, bindArgs(q, args)...)
+		q, bound := bindArgs(q, args)
+		res, err := c.s.db.ExecContext(c.ctx, q, bound...)
 		if err != nil {
 			c.sqliteError(err)
 			return stmtFailed
@@ -653,18 +653,36 @@ func (c *conn) execStmt(st string, args []namedArg, doneTok byte, more uint16) s
 	return stmtOK
 }
 
-func bindArgs(q string, args []namedArg) []any {
+// bindArgs turns the @name parameters of q that args supply into numbered ones (?N), which
+// SQLite binds in constant time (named ones cost a scan each: quadratic for a many-row INSERT).
+func bindArgs(q string, args []namedArg) (string, []any) {
 	if len(args) == 0 {
-		return nil
+		return q, nil
 	}
-	names := paramNames(q)
-	var out []any
-	for _, a := range args {
-		if names[strings.ToLower(a.name)] {
-			out = append(out, sql.Named(a.name, a.value))
+	index := make(map[string]int, len(args))
+	for i, a := range args {
+		index[strings.ToLower(a.name)] = i + 1
+	}
+	var b strings.Builder
+	last, maxN := 0, 0
+	for _, m := range reParam.FindAllStringSubmatchIndex(q, -1) {
+		if m[0] > 0 && q[m[0]-1] == '@' {
+			continue
 		}
+		n, ok := index[strings.ToLower(q[m[2]:m[3]])]
+		if !ok {
+			continue
+		}
+		b.WriteString(q[last:m[0]])
+		b.WriteString("?" + strconv.Itoa(n))
+		last, maxN = m[1], max(maxN, n)
 	}
-	return out
+	b.WriteString(q[last:])
+	out := make([]any, maxN) // up to the highest one used: SQLite counts parameters so
+	for i := range out {
+		out[i] = args[i].value
+	}
+	return b.String(), out
 }
 
 func (c *conn) sqliteError(err error) {
@@ -716,7 +734,8 @@ func (c *conn) query(st string, args []namedArg, doneTok byte, more uint16) stmt
 	}
 	minA, dbts := c.s.versions()
 	q := rewrite(st, minA, dbts)
-	rows, err := c.s.db.QueryContext(c.ctx, q, bindArgs(q, args)...)
+	q, bound := bindArgs(q, args)
+	rows, err := c.s.db.QueryContext(c.ctx, q, bound...)
 	if err != nil {
 		c.sqliteError(err)
 		return stmtFailed

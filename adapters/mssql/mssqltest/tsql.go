@@ -224,7 +224,8 @@ func (c *conn) execWrite(q string, args []namedArg, t *table) (int64, error) {
 		return 0, err
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(c.ctx, strings.TrimRight(strings.TrimSpace(q), ";")+" RETURNING rowid", bindArgs(q, args)...)
+	q, bound := bindArgs(strings.TrimRight(strings.TrimSpace(q), ";")+" RETURNING rowid", args)
+	rows, err := tx.QueryContext(c.ctx, q, bound...)
 	if err != nil {
 		return 0, err
 	}
@@ -241,16 +242,26 @@ func (c *conn) execWrite(q string, args []namedArg, t *table) (int64, error) {
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
-	set, err := tx.PrepareContext(c.ctx, fmt.Sprintf(`UPDATE "%s" SET "%s" = ? WHERE rowid = ?`, t.name, t.cols[t.rowver].Name))
-	if err != nil {
-		return 0, err
-	}
-	defer set.Close()
 	dbts := s.dbts
-	for _, id := range ids {
-		dbts++
-		if _, err := set.ExecContext(c.ctx, RowVersion(dbts), id); err != nil {
+	rvCol := t.cols[t.rowver].Name
+	if n := len(ids); n > 0 && ids[n-1]-ids[0] == int64(n-1) {
+		// One INSERT's rows have consecutive rowids (RETURNING gives them in order): one statement.
+		q := fmt.Sprintf(`UPDATE "%s" SET "%s" = unhex(printf('%%016X', ? + rowid)) WHERE rowid BETWEEN ? AND ?`, t.name, rvCol)
+		if _, err := tx.ExecContext(c.ctx, q, int64(dbts)+1-ids[0], ids[0], ids[n-1]); err != nil {
 			return 0, err
+		}
+		dbts += uint64(n)
+	} else {
+		set, err := tx.PrepareContext(c.ctx, fmt.Sprintf(`UPDATE "%s" SET "%s" = ? WHERE rowid = ?`, t.name, rvCol))
+		if err != nil {
+			return 0, err
+		}
+		defer set.Close()
+		for _, id := range ids {
+			dbts++
+			if _, err := set.ExecContext(c.ctx, RowVersion(dbts), id); err != nil {
+				return 0, err
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -340,3 +351,10 @@ func (s *Server) forgetTable(stmt string) {
 	delete(s.tables, strings.ToLower(lastPart(m[1])))
 	s.mu.Unlock()
 }
+
+// Backup keeps a copy of every table and of @@DBTS under name, as BACKUP DATABASE does.
+func (s *Server) Backup(ctx context.Context, name string) error { return s.backup(ctx, name) }
+
+// Restore puts back the rows and @@DBTS of the backup called name, as RESTORE DATABASE does:
+// rows written since are gone and rowversions go back.
+func (s *Server) Restore(ctx context.Context, name string) error { return s.restore(ctx, name) }
