@@ -58,7 +58,7 @@ var misBackends = []string{"tds", "tsql", "sqlserver"}
 
 // skipNoDSN is the one skip a sqlserver subtest reports when no server is configured.
 const skipNoDSN = "MYPT_TEST_MSSQL_DSN is not set: start deploy/mssql/compose.yaml and set it " +
-	"(README, Connecting to the MIS) to run this test against SQL Server 2022; the tds and tsql variants ran"
+	"(README, Connecting to the MIS; a login that may CREATE DATABASE) to run this against SQL Server 2022"
 
 // skip1205 is why a deadlock cannot be tested on the T-SQL backends.
 const skip1205 = "error 1205 (deadlock victim) cannot be injected into a real server's snapshot read " +
