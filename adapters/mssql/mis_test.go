@@ -62,7 +62,7 @@ const skipNoDSN = "MYPT_TEST_MSSQL_DSN is not set: start deploy/mssql/compose.ya
 
 // skip1205 is why a deadlock cannot be tested on the T-SQL backends.
 const skip1205 = "error 1205 (deadlock victim) cannot be injected into a real server's snapshot read " +
-	"(SNAPSHOT readers take no locks, so they are never chosen as victims); the tds variant covers it"
+	"(SNAPSHOT readers take no row locks, so no deadlock can be arranged against them); the tds variant covers it"
 
 // misOptions shape a new MIS.
 type misOptions struct {

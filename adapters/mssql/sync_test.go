@@ -513,7 +513,8 @@ func TestFaultsLeaveCacheUnchanged(t *testing.T) {
 			{Kind: mssqltest.FaultDrop, Rows: 5000, Bytes: 128 << 10, Match: "AttendanceMark"},
 			{Kind: mssqltest.FaultError, Number: 1205, Match: "AttendanceMark"},
 		} {
-			t.Run(fmt.Sprint(f.Kind), func(t *testing.T) {
+			name := map[mssqltest.FaultKind]string{mssqltest.FaultStall: "stall", mssqltest.FaultDrop: "drop", mssqltest.FaultError: "error"}[f.Kind]
+			t.Run(name, func(t *testing.T) {
 				before, wmBefore, logins := dump(t, r.store), watermarks(t, r.store), m.Logins()
 				m.Fault(t, f)
 				start := time.Now()
