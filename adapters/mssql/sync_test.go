@@ -424,6 +424,18 @@ func TestWatermarkAheadOfMISReadsAgain(t *testing.T) {
 		if err := m.Restore(ctx); err != nil {
 			t.Fatal(err)
 		}
+		// What the test is about: the restored MIS's bound is at or below what we have read.
+		wm, err := r.store.Watermark(ctx, "mssql", mypt.EntityStudent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bound, err := openSource(t, m.DSN()).Bound(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Compare(bound, wm) > 0 {
+			t.Fatalf("after the restore MIN_ACTIVE_ROWVERSION() %x is above the student watermark %x: the restore did not take rowversions back", bound, wm)
+		}
 		if err := r.puller.RunOnce(ctx, "", false); err != nil {
 			t.Fatal(err)
 		}
