@@ -40,7 +40,8 @@ type MISConfig struct {
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// PassTimeout bounds one pass over every entity (default 10m).
 	PassTimeout time.Duration `yaml:"pass_timeout"`
-	// BatchRows is how many rows go into one cache transaction with their watermark (default 20000).
+	// BatchRows is how many rows go into one cache transaction (default 20000); a larger pass is
+	// staged and applied only once read whole, its last batch with the watermark.
 	BatchRows int `yaml:"batch_rows"`
 	// ReconcileAt is the local time (Europe/London) of the nightly reconciliation (default "02:30").
 	ReconcileAt string `yaml:"reconcile_at"`

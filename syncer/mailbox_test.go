@@ -3,12 +3,14 @@
 package syncer_test
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -407,54 +409,86 @@ func TestMailboxUIDValidityChange(t *testing.T) {
 	}
 }
 
-// crashingStore wraps the real store and dies once around CommitMail, like a daemon killed while
-// handling a message.
-type crashingStore struct {
+// The daemon killed while handling a message: a child process runs the watcher on the same
+// dovecot and cache file and is killed with SIGKILL at its first CommitMail, before or after the
+// outcome committed. After the restart (in this process) the message is handled exactly once.
+
+const mailboxChildEnv = "MYPT_TEST_MAILBOX_CHILD" // dovecot address|cache path|after commit
+
+// stallingStore commits (if after) and then says so on stdout and waits to be killed.
+type stallingStore struct {
 	*sqlite.Store
-	afterCommit bool
-	crashed     chan struct{}
-	once        sync.Once
+	after bool
 }
 
-var errMailboxKilled = errors.New("killed")
-
-func (c *crashingStore) CommitMail(ctx context.Context, rec mypt.MailRecord) (mypt.MailOutcome, error) {
-	var err error = errMailboxKilled
-	crash := false
-	c.once.Do(func() { crash = true })
-	if !crash {
-		return c.Store.CommitMail(ctx, rec)
-	}
-	if c.afterCommit {
-		if _, err = c.Store.CommitMail(ctx, rec); err == nil {
-			err = errMailboxKilled
+func (c stallingStore) CommitMail(ctx context.Context, rec mypt.MailRecord) (mypt.MailOutcome, error) {
+	if c.after {
+		if _, err := c.Store.CommitMail(ctx, rec); err != nil {
+			fmt.Fprintln(os.Stderr, "mailbox child: commit:", err)
+			os.Exit(2)
 		}
 	}
-	close(c.crashed)
-	<-ctx.Done() // dead: nothing more happens in this process
-	return mypt.MailError, fmt.Errorf("%w: %w", err, ctx.Err())
+	fmt.Println("at commit")
+	time.Sleep(time.Minute) // the parent kills the process here
+	os.Exit(3)
+	return mypt.MailError, nil
 }
 
-// The daemon killed while handling a message (before or after its outcome committed): after the
-// restart the message is handled exactly once.
+func mailboxChild(t *testing.T, spec string) {
+	parts := strings.Split(spec, "|")
+	st, err := sqlite.Open(context.Background(), parts[1], sqlite.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mailbox child:", err)
+		os.Exit(2)
+	}
+	e := &mailEnv{t: t, srv: &imaptest.Server{Addr: parts[0]}}
+	e.start(stallingStore{Store: st, after: parts[2] == "true"})
+	time.Sleep(time.Minute)
+	fmt.Fprintln(os.Stderr, "mailbox child: never reached CommitMail")
+	os.Exit(4)
+}
+
 func TestMailboxKilledMidMessage(t *testing.T) {
+	if spec := os.Getenv(mailboxChildEnv); spec != "" {
+		mailboxChild(t, spec)
+		return
+	}
 	t.Parallel()
 	for _, after := range []bool{false, true} {
 		t.Run(fmt.Sprintf("after commit %v", after), func(t *testing.T) {
 			t.Parallel()
 			e := newMailEnv(t)
 			e.account("jane.parent@example.org", true, "12345678")
-			cs := &crashingStore{Store: e.store, afterCommit: after, crashed: make(chan struct{})}
-			e.start(cs)
-			e.srv.Append(mailUser, "INBOX", mailboxSeed(t, "valid_unlock.eml"))
-			select {
-			case <-cs.crashed:
-			case <-time.After(30 * time.Second):
-				t.Fatal("message never reached CommitMail")
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestMailboxKilledMidMessage$", "-test.count=1")
+			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s|%s|%v", mailboxChildEnv, e.srv.Addr, e.store.Path(), after))
+			cmd.Stderr = os.Stderr
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
 			}
-			e.stop()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			e.srv.Append(mailUser, "INBOX", mailboxSeed(t, "valid_unlock.eml"))
+			sc := bufio.NewScanner(out)
+			reached := false
+			for !reached && sc.Scan() {
+				reached = sc.Text() == "at commit"
+			}
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Wait()
+			if !reached {
+				t.Fatal("the child never reached CommitMail")
+			}
 			if ids := e.srv.MessageIDs(mailUser, "INBOX"); !slices.Contains(ids, "<valid-unlock-1@example.org>") {
 				t.Fatalf("message left INBOX before its outcome was handled: %q", ids)
+			}
+			if got := e.locked("jane.parent@example.org"); got == after {
+				t.Fatalf("after the kill locked = %v; the killed process's commit (made: %v) is all that counts", got, after)
 			}
 			e.start(e.store)
 			e.waitMoved("<valid-unlock-1@example.org>", "Processed")

@@ -39,8 +39,27 @@ type Cache interface {
 	ApplyBatch(ctx context.Context, b mypt.Batch) (mypt.BatchResult, error)
 	// Watermark is the last committed watermark of source for e, or nil.
 	Watermark(ctx context.Context, source string, e mypt.Entity) ([]byte, error)
-	// EntityKeys streams the cached keys of e.
-	EntityKeys(ctx context.Context, e mypt.Entity, fn func(key string) error) error
+
+	// The stage holds a pass larger than one batch until it has been read to its end.
+	// StageBatch keeps batch seq (0, 1, …) of a pass of e aside, invisible to readers.
+	StageBatch(ctx context.Context, source string, e mypt.Entity, seq int, recs []mypt.Record) error
+	// PublishStage applies the staged pass of e in order, its last batch with watermark; once
+	// called, the pass is applied whole even if the process stops (ResumeStage finishes it).
+	PublishStage(ctx context.Context, source string, e mypt.Entity, watermark []byte) (mypt.BatchResult, error)
+	// ResumeStage finishes a publish that was interrupted (published is then true) and drops the
+	// batches of a pass that was never read to its end.
+	ResumeStage(ctx context.Context, source string, e mypt.Entity) (res mypt.BatchResult, published bool, err error)
+	// DiscardStage drops the staged batches of e.
+	DiscardStage(ctx context.Context, source string, e mypt.Entity) error
+
+	// MissingKeys finds the cached keys of e that mis does not yield, in memory that does not
+	// grow with the key sets (they are compared in scratch space, not in maps). mis streams the
+	// source's keys, returning yield's error. Then check gets the number of distinct keys mis
+	// yielded, of cached keys and of cached keys missing from mis; unless check fails, fn gets
+	// each missing key and may write to the cache (ApplyBatch). The first error of mis, check or
+	// fn is returned unwrapped.
+	MissingKeys(ctx context.Context, e mypt.Entity, mis func(yield func(key string) error) error,
+		check func(misKeys, cached, missing int) error, fn func(key string) error) error
 }
 
 // Run is one entity's part of a pass, as recorded in the run history.
@@ -75,6 +94,12 @@ type PullOptions struct {
 
 	// RecordRun, when set, stores each entity's run in the history (errors are logged).
 	RecordRun func(ctx context.Context, r Run) error
+	// LastSuccess, when set, tells NewPuller when each entity's last successful pass finished,
+	// from the run history, so that after a restart LastSuccess (and so /readyz),
+	// mypt_sync_last_success_timestamp_seconds and mypt_sync_watermark_age_seconds describe the
+	// cache as it is, not as if it had never been synced. An error is logged and the Puller
+	// starts without them.
+	LastSuccess func(ctx context.Context) (map[mypt.Entity]time.Time, error)
 
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -202,7 +227,37 @@ func NewPuller(o PullOptions) (*Puller, error) {
 		p.wmAge.WithLabelValues(l)
 		p.reconciled.WithLabelValues(l)
 	}
+	if o.LastSuccess != nil {
+		p.restoreLastSuccess()
+	}
 	return p, nil
+}
+
+// restoreLastSuccess learns each configured entity's last successful pass from o.LastSuccess.
+func (p *Puller) restoreLastSuccess() {
+	// NewPuller has no context; the history is a local query, bounded here.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	last, err := p.o.LastSuccess(ctx)
+	if err != nil {
+		p.log.Warn("mis: cannot read the last successful passes from the run history; not ready until a pass succeeds", "err", err)
+		return
+	}
+	now := p.o.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, e := range p.o.Entities {
+		t, ok := last[e]
+		if !ok || t.IsZero() {
+			continue
+		}
+		if cur, ok := p.lastSuccess[e]; ok && !cur.Before(t) {
+			continue
+		}
+		p.lastSuccess[e] = t
+		p.lastOK.WithLabelValues(string(e)).Set(float64(t.Unix()))
+		p.wmAge.WithLabelValues(string(e)).Set(max(now.Sub(t).Seconds(), 0))
+	}
 }
 
 // register adds c to reg, or returns the collector already registered under its name, so a
@@ -277,8 +332,9 @@ func (p *Puller) Run(ctx context.Context) error {
 }
 
 // LastSuccess is when every configured entity had last been pulled successfully: the oldest of
-// their last successful passes, or the zero time while any entity has never succeeded since
-// start. It answers /readyz's "last successful sync within the configured age".
+// their last successful passes (in this process, or before it as PullOptions.LastSuccess said),
+// or the zero time while any entity has never succeeded. It answers /readyz's "last successful
+// sync within the configured age".
 func (p *Puller) LastSuccess() time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -453,14 +509,28 @@ func (p *Puller) finish(ctx context.Context, run Run, err error) {
 	}
 }
 
-// pull reads e's changes since its watermark and applies them in batches, each committed with
-// the RowVer of its last row. A failure leaves the cache and watermark as the last committed
-// batch left them; the batch in flight rolls back whole.
+// maxBatchBytes closes a batch early when its documents grow large, whatever BatchRows says.
+const maxBatchBytes = 64 << 20
+
+// pull reads e's changes since its watermark and applies them with the RowVer of the last row
+// as the new watermark. A pass that fits one batch is applied in one transaction. A larger pass
+// is staged batch by batch while it is read and applied only once read to its end, so a failure
+// at any point of the read leaves the cache and the watermark as they were before the pass; a
+// publish that a crash interrupts is finished by the next pass (Cache.ResumeStage).
 func (p *Puller) pull(ctx context.Context, e mypt.Entity, full bool) (Run, error) {
 	src := p.o.Source
 	run := Run{Source: src.Name(), Entity: e, Kind: "incremental", StartedAt: p.o.Now()}
 	if full {
 		run.Kind = "full"
+	}
+	resumed, published, err := p.o.Cache.ResumeStage(ctx, src.Name(), e)
+	if published {
+		p.count(&run, resumed, -1)
+		p.log.Info("mis: finished applying a pass that was read before the last stop", "entity", string(e),
+			"upserted", resumed.Upserted, "unchanged", resumed.Unchanged)
+	}
+	if err != nil {
+		return run, err
 	}
 	wm, err := p.o.Cache.Watermark(ctx, src.Name(), e)
 	if err != nil {
@@ -482,43 +552,49 @@ func (p *Puller) pull(ctx context.Context, e mypt.Entity, full bool) (Run, error
 	if reconcile {
 		wm = nil
 	}
-	// Reading and applying overlap: while one batch commits, the next is read. Batches are
-	// applied in order, each with the RowVer of its last row; the batch being read when a
-	// failure strikes is dropped whole.
+	// Reading and staging overlap: while one batch is staged, the next is read. The first batch
+	// is held back: if the read ends with it, it is applied directly with the watermark.
 	type pending struct {
 		recs []mypt.Record
 		last []byte
 	}
+	type staging struct {
+		held   *pending
+		staged int // batches in the stage
+		err    error
+	}
 	batches := make(chan pending, 1)
 	readCtx, cancelRead := context.WithCancel(ctx)
 	defer cancelRead()
-	applied := Run{Entity: e} // counts kept by the applier, merged after it ends
-	applyDone := make(chan error, 1)
+	staged := make(chan staging, 1)
 	go func() {
-		var aerr error
+		var st staging
 		for b := range batches {
-			if aerr != nil {
+			if st.err != nil {
 				continue
 			}
-			res, err := p.o.Cache.ApplyBatch(ctx, mypt.Batch{Source: src.Name(), Mode: mypt.ModeDelta, Records: b.recs,
-				Watermarks: []mypt.Watermark{{Entity: e, Value: b.last}}})
-			if err != nil {
-				aerr = fmt.Errorf("syncer: apply %s batch: %w", e, err)
-				cancelRead()
+			if st.held == nil && st.staged == 0 {
+				st.held = &b
 				continue
 			}
-			applied.Upserted += res.Upserted
-			applied.Unchanged += res.Unchanged
-			applied.Deleted += res.Deleted
-			p.rows.WithLabelValues(string(e), "upsert", "applied").Add(float64(len(b.recs) - len(res.Rejected)))
-			for _, r := range res.Rejected {
-				p.reject(&applied, r.Key, r.Reason)
+			for _, x := range []*pending{st.held, &b} {
+				if x == nil {
+					continue
+				}
+				if err := p.o.Cache.StageBatch(ctx, src.Name(), e, st.staged, x.recs); err != nil {
+					st.err = fmt.Errorf("syncer: stage %s batch: %w", e, err)
+					cancelRead()
+					break
+				}
+				st.staged++
 			}
+			st.held = nil
 		}
-		applyDone <- aerr
+		staged <- st
 	}()
 	var recs []mypt.Record
-	var last []byte
+	var last, passLast []byte
+	size, sent := 0, 0
 	send := func() error {
 		if last == nil {
 			return nil
@@ -528,7 +604,9 @@ func (p *Puller) pull(ctx context.Context, e mypt.Entity, full bool) (Run, error
 		case <-readCtx.Done():
 			return readCtx.Err()
 		}
-		recs, last = make([]mypt.Record, 0, len(recs)), nil
+		sent += len(recs)
+		passLast = last
+		recs, last, size = make([]mypt.Record, 0, len(recs)), nil, 0
 		return nil
 	}
 	err = src.ReadChanges(readCtx, e, wm, bound, func(key string, rowVer []byte, row mypt.Row, reject error) error {
@@ -537,9 +615,12 @@ func (p *Puller) pull(ctx context.Context, e mypt.Entity, full bool) (Run, error
 			p.reject(&run, key, reject.Error())
 		} else {
 			recs = append(recs, mypt.Record{Entity: e, Op: mypt.OpUpsert, Key: key, Row: row})
+			if d, ok := row.(mypt.Document); ok {
+				size += len(d.Content)
+			}
 		}
 		last = rowVer
-		if len(recs) >= p.o.BatchRows {
+		if len(recs) >= p.o.BatchRows || size >= maxBatchBytes {
 			return send()
 		}
 		return nil
@@ -548,17 +629,33 @@ func (p *Puller) pull(ctx context.Context, e mypt.Entity, full bool) (Run, error
 		err = send()
 	}
 	close(batches)
-	aerr := <-applyDone
-	run.Upserted += applied.Upserted
-	run.Unchanged += applied.Unchanged
-	run.Deleted += applied.Deleted
-	run.Rejected += applied.Rejected
-	if aerr != nil {
-		return run, aerr
+	st := <-staged
+	if err == nil {
+		err = st.err
 	}
 	if err != nil {
+		if st.staged > 0 {
+			// Dropped now; a process that stops before this drops them at its next pass.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			if derr := p.o.Cache.DiscardStage(dctx, src.Name(), e); derr != nil {
+				p.log.Warn("mis: cannot drop the staged batches of a failed pass; the next pass drops them", "entity", string(e), "err", derr)
+			}
+			cancel()
+		}
 		return run, err
 	}
+	var res mypt.BatchResult
+	switch {
+	case st.staged > 0:
+		res, err = p.o.Cache.PublishStage(ctx, src.Name(), e, passLast)
+	case st.held != nil:
+		res, err = p.o.Cache.ApplyBatch(ctx, mypt.Batch{Source: src.Name(), Mode: mypt.ModeDelta, Records: st.held.recs,
+			Watermarks: []mypt.Watermark{{Entity: e, Value: st.held.last}}})
+	}
+	if err != nil {
+		return run, fmt.Errorf("syncer: apply %s: %w", e, err)
+	}
+	p.count(&run, res, sent)
 	if reconcile {
 		rr, err := p.reconcile(ctx, e, false)
 		run.Deleted += rr.Deleted
@@ -567,6 +664,22 @@ func (p *Puller) pull(ctx context.Context, e mypt.Entity, full bool) (Run, error
 		}
 	}
 	return run, nil
+}
+
+// count adds an applied pass's result to run and the metrics; sent is how many records were
+// applied (-1: all but the rejected, counted from res).
+func (p *Puller) count(run *Run, res mypt.BatchResult, sent int) {
+	run.Upserted += res.Upserted
+	run.Unchanged += res.Unchanged
+	run.Deleted += res.Deleted
+	applied := res.Upserted + res.Unchanged
+	if sent >= 0 {
+		applied = sent - len(res.Rejected)
+	}
+	p.rows.WithLabelValues(string(run.Entity), "upsert", "applied").Add(float64(applied))
+	for _, r := range res.Rejected {
+		p.reject(run, r.Key, r.Reason)
+	}
 }
 
 // reject reports one row that was not applied: its key and reason, never its content.
@@ -580,49 +693,53 @@ func (p *Puller) reject(run *Run, key, reason string) {
 // more than the allowed share of an entity's rows.
 var ErrTooManyDeletes = fmt.Errorf("%w: reconciliation would delete too many rows", mypt.ErrRefused)
 
+// reconcile deletes e's cached rows the MIS no longer has. The key sets are compared by the
+// cache in its scratch space (Cache.MissingKeys) and the deletions applied BatchRows at a time,
+// so its memory does not grow with the table.
 func (p *Puller) reconcile(ctx context.Context, e mypt.Entity, force bool) (Run, error) {
 	run := Run{Source: p.o.Source.Name(), Entity: e, Kind: "reconcile", StartedAt: p.o.Now()}
-	mis := map[string]struct{}{}
-	if err := p.o.Source.ReadKeys(ctx, e, func(k string) error {
-		mis[k] = struct{}{}
-		return nil
-	}); err != nil {
-		return run, err
-	}
-	var gone []string
-	cached := 0
-	if err := p.o.Cache.EntityKeys(ctx, e, func(k string) error {
-		cached++
-		if _, ok := mis[k]; !ok {
-			gone = append(gone, k)
-		}
-		return nil
-	}); err != nil {
-		return run, err
-	}
-	run.Read = len(mis)
-	if len(gone) == 0 {
-		return run, nil
-	}
-	if !force && float64(len(gone)) > p.o.MaxDeleteShare*float64(cached) {
-		return run, fmt.Errorf("syncer: %s: %w: %d of %d cached rows are not in the MIS (limit %.0f%%); check the MIS, then run `mypt sync --once --entity %s --force`",
-			e, ErrTooManyDeletes, len(gone), cached, p.o.MaxDeleteShare*100, e)
-	}
-	for len(gone) > 0 {
-		n := min(len(gone), p.o.BatchRows)
-		recs := make([]mypt.Record, n)
-		for i, k := range gone[:n] {
-			recs[i] = mypt.Record{Entity: e, Op: mypt.OpDelete, Key: k}
+	var recs []mypt.Record
+	flush := func() error {
+		if len(recs) == 0 {
+			return nil
 		}
 		res, err := p.o.Cache.ApplyBatch(ctx, mypt.Batch{Source: p.o.Source.Name(), Mode: mypt.ModeDelta, Records: recs, Force: force})
 		if err != nil {
-			return run, fmt.Errorf("syncer: apply %s deletions: %w", e, err)
+			return fmt.Errorf("syncer: apply %s deletions: %w", e, err)
 		}
 		run.Deleted += res.Deleted
 		p.rows.WithLabelValues(string(e), "delete", "applied").Add(float64(res.Deleted))
 		p.rows.WithLabelValues(string(e), "delete", "rejected").Add(float64(len(res.Rejected)))
 		p.reconciled.WithLabelValues(string(e)).Add(float64(res.Deleted))
-		gone = gone[n:]
+		recs = recs[:0]
+		return nil
+	}
+	gone := 0
+	err := p.o.Cache.MissingKeys(ctx, e,
+		func(yield func(key string) error) error { return p.o.Source.ReadKeys(ctx, e, yield) },
+		func(misKeys, cached, missing int) error {
+			run.Read, gone = misKeys, missing
+			if !force && float64(missing) > p.o.MaxDeleteShare*float64(cached) {
+				return fmt.Errorf("syncer: %s: %w: %d of %d cached rows are not in the MIS (limit %.0f%%); check the MIS, then run `mypt sync --once --entity %s --force`",
+					e, ErrTooManyDeletes, missing, cached, p.o.MaxDeleteShare*100, e)
+			}
+			return nil
+		},
+		func(k string) error {
+			recs = append(recs, mypt.Record{Entity: e, Op: mypt.OpDelete, Key: k})
+			if len(recs) >= p.o.BatchRows {
+				return flush()
+			}
+			return nil
+		})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return run, err
+	}
+	if gone == 0 {
+		return run, nil
 	}
 	p.log.Info("mis reconcile: deleted rows the MIS no longer has", "entity", string(e), "deleted", run.Deleted)
 	return run, nil

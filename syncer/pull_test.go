@@ -2,7 +2,9 @@ package syncer_test
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -28,8 +30,19 @@ type fakeCache struct{}
 func (fakeCache) ApplyBatch(context.Context, mypt.Batch) (mypt.BatchResult, error) {
 	return mypt.BatchResult{}, nil
 }
+func (fakeCache) StageBatch(context.Context, string, mypt.Entity, int, []mypt.Record) error {
+	return nil
+}
+func (fakeCache) PublishStage(context.Context, string, mypt.Entity, []byte) (mypt.BatchResult, error) {
+	return mypt.BatchResult{}, nil
+}
+func (fakeCache) ResumeStage(context.Context, string, mypt.Entity) (mypt.BatchResult, bool, error) {
+	return mypt.BatchResult{}, false, nil
+}
+func (fakeCache) DiscardStage(context.Context, string, mypt.Entity) error        { return nil }
 func (fakeCache) Watermark(context.Context, string, mypt.Entity) ([]byte, error) { return nil, nil }
-func (fakeCache) EntityKeys(context.Context, mypt.Entity, func(string) error) error {
+func (fakeCache) MissingKeys(context.Context, mypt.Entity, func(func(string) error) error,
+	func(int, int, int) error, func(string) error) error {
 	return nil
 }
 
@@ -54,5 +67,71 @@ func TestMetricsRegisteredOnceAndAtZero(t *testing.T) {
 		if want := perEntity * len(mypt.Entities); n != want {
 			t.Errorf("%s: %d series, want %d", name, n, want)
 		}
+	}
+}
+
+// A restarted Puller learns the last successful passes from the run history: LastSuccess and
+// the gauges describe the cache before any pass runs. An entity the history does not know
+// keeps LastSuccess at zero; a history that cannot be read leaves everything as before.
+func TestLastSuccessFromHistory(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	at := now.Add(-10 * time.Minute)
+	history := func(context.Context) (map[mypt.Entity]time.Time, error) {
+		return map[mypt.Entity]time.Time{mypt.EntityStudent: at, mypt.EntityCourse: at.Add(-time.Hour)}, nil
+	}
+	reg := prometheus.NewRegistry()
+	p, err := syncer.NewPuller(syncer.PullOptions{Source: fakeSource{}, Cache: fakeCache{}, Registerer: reg,
+		Entities: []mypt.Entity{mypt.EntityStudent, mypt.EntityCourse}, Now: func() time.Time { return now }, LastSuccess: history})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.LastSuccess(); !got.Equal(at.Add(-time.Hour)) {
+		t.Errorf("LastSuccess = %v, want the oldest entity's %v", got, at.Add(-time.Hour))
+	}
+	gauge := func(name string, e mypt.Entity) float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				if m.GetLabel()[0].GetValue() == string(e) {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+		t.Fatalf("%s{entity=%q} not found", name, e)
+		return 0
+	}
+	if v := gauge("mypt_sync_last_success_timestamp_seconds", mypt.EntityStudent); v != float64(at.Unix()) {
+		t.Errorf("last success gauge = %v, want %v", v, at.Unix())
+	}
+	if v := gauge("mypt_sync_watermark_age_seconds", mypt.EntityCourse); v != 70*60 {
+		t.Errorf("watermark age gauge = %v, want 4200", v)
+	}
+	// An entity the history does not know stays at 0.
+	if v := gauge("mypt_sync_last_success_timestamp_seconds", mypt.EntityAttendanceMark); v != 0 {
+		t.Errorf("attendance_mark gauge = %v", v)
+	}
+
+	// An entity never synced: not current, whatever the others say.
+	p, err = syncer.NewPuller(syncer.PullOptions{Source: fakeSource{}, Cache: fakeCache{}, Registerer: prometheus.NewRegistry(),
+		Entities: []mypt.Entity{mypt.EntityStudent, mypt.EntityMarkType}, Now: func() time.Time { return now }, LastSuccess: history})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.LastSuccess(); !got.IsZero() {
+		t.Errorf("LastSuccess with mark_type never synced = %v", got)
+	}
+	// The history cannot be read: the Puller still starts.
+	p, err = syncer.NewPuller(syncer.PullOptions{Source: fakeSource{}, Cache: fakeCache{}, Registerer: prometheus.NewRegistry(),
+		LastSuccess: func(context.Context) (map[mypt.Entity]time.Time, error) { return nil, errors.New("disk gone") }})
+	if err != nil || !p.LastSuccess().IsZero() {
+		t.Errorf("unreadable history: %v, LastSuccess %v", err, p.LastSuccess())
 	}
 }

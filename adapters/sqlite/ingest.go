@@ -92,6 +92,11 @@ func (e *RefusedError) Unwrap() error { return mypt.ErrRefused }
 // Options.SnapshotMaxDeleteShare of an entity's existing rows fails with a *RefusedError
 // (wrapping mypt.ErrRefused) unless b.Force.
 func (s *Store) ApplyBatch(ctx context.Context, b mypt.Batch) (mypt.BatchResult, error) {
+	return s.applyBatch(ctx, b, nil)
+}
+
+// applyBatch is ApplyBatch, running also (when set) in the same transaction after the batch.
+func (s *Store) applyBatch(ctx context.Context, b mypt.Batch, also func(*sql.Tx) error) (mypt.BatchResult, error) {
 	if err := s.checkBatch(b); err != nil {
 		return mypt.BatchResult{}, err
 	}
@@ -103,6 +108,9 @@ func (s *Store) ApplyBatch(ctx context.Context, b mypt.Batch) (mypt.BatchResult,
 	err := s.WithTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		res, err = s.applyTx(ctx, tx, b, p)
+		if err == nil && also != nil && !res.Duplicate {
+			err = also(tx)
+		}
 		return err
 	})
 	if err != nil {

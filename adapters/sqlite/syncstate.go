@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -73,4 +75,33 @@ func (s *Store) SyncRuns(ctx context.Context, entity mypt.Entity, limit int) ([]
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// lastSyncSuccessSQL walks the sync_run_entity index backwards from the newest run.
+const lastSyncSuccessSQL = `SELECT finished_at FROM sync_run
+	WHERE source = ? AND entity = ? AND result = 'success' AND kind <> 'reconcile'
+	ORDER BY started_at DESC, run_id DESC LIMIT 1`
+
+// LastSyncSuccess returns, for each entity with one, when its last successful pull pass from
+// source (incremental or full; a reconciliation alone does not make the data current) finished,
+// from the run history. A restarted pull loop starts from it, so /readyz need not wait for a
+// pass when the cache is current. One indexed look-up per entity, however long the history.
+func (s *Store) LastSyncSuccess(ctx context.Context, source string) (map[mypt.Entity]time.Time, error) {
+	out := map[mypt.Entity]time.Time{}
+	for _, e := range mypt.Entities {
+		var finished string
+		err := s.read.QueryRowContext(ctx, lastSyncSuccessSQL, source, string(e)).Scan(&finished)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: last successful sync of %s: %w", e, err)
+		}
+		t, err := ParseTime(finished)
+		if err != nil {
+			return nil, err
+		}
+		out[e] = t
+	}
+	return out, nil
 }

@@ -16,12 +16,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"mypt"
 	"mypt/adapters/mssql"
 	"mypt/adapters/mssql/mssqltest"
 	"mypt/adapters/sqlite"
 	"mypt/config"
 	"mypt/portal"
+	"mypt/syncer"
 )
 
 // switchProxy forwards TCP connections to target while up; going down cuts
@@ -194,5 +197,130 @@ func TestReadyzFollowsTheMIS(t *testing.T) {
 	}
 	if code, resp := probe(); code != http.StatusOK {
 		t.Fatalf("MIS back: %d %+v", code, resp)
+	}
+}
+
+// TestReadyzAfterRestart: a restart (a new Puller and registry on the same cache file) is ready
+// at once when the run history says the cache is current, without a pass — here the MIS is
+// unreachable after the restart, so none can succeed — and the readiness age limit still
+// applies: the history ages, and a restart on a stale history is not ready.
+func TestReadyzAfterRestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv, err := mssqltest.New(mssqltest.Options{TLS: mssqltest.TLSOptional, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	if err := mssql.CreateContract(ctx, srv); err != nil {
+		t.Fatal(err)
+	}
+	if err := mssql.LoadRows(ctx, srv, nil, testRows(2)); err != nil {
+		t.Fatal(err)
+	}
+	proxy := newSwitchProxy(t, srv.Addr())
+	u, err := url.Parse(srv.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = proxy.ln.Addr().String()
+
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	mis := config.DefaultMIS()
+	mis.RetryAttempts, mis.RetryBackoff, mis.RetryMaxBackoff = 1, time.Millisecond, time.Millisecond
+	mis.PassTimeout = 30 * time.Second
+	path := filepath.Join(t.TempDir(), "mypt.db")
+
+	// start is one start of the process: the cache file opened, a source, a registry, a Puller
+	// and /readyz on that registry.
+	type process struct {
+		store  *sqlite.Store
+		puller *syncer.Puller
+		reg    *prometheus.Registry
+		probe  func() (int, portal.ReadyzResponse)
+	}
+	start := func() *process {
+		t.Helper()
+		store, err := sqlite.Open(ctx, path, sqlite.Options{Now: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
+		src, err := openMISSource(ctx, mis, u.String(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { src.Close() })
+		reg := portal.NewRegistry("test")
+		p, err := newMISPuller(mis, src, store, nil, reg, clock, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readyz := portal.ReadyzHandler(opsReadinessChecks(reg, opsReadiness{PullEnabled: true, MaxSyncAge: time.Hour, Now: clock}))
+		return &process{store: store, puller: p, reg: reg, probe: func() (int, portal.ReadyzResponse) {
+			rec := httptest.NewRecorder()
+			readyz.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+			var resp portal.ReadyzResponse
+			if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+				t.Fatalf("/readyz body %q: %v", rec.Body, err)
+			}
+			return rec.Code, resp
+		}}
+	}
+
+	first := start()
+	if code, resp := first.probe(); code != http.StatusServiceUnavailable || !strings.Contains(resp.Checks[0].Error, "never") {
+		t.Fatalf("a new cache before its first pass: %d %+v", code, resp)
+	}
+	if err := first.puller.RunOnce(ctx, "", true); err != nil {
+		t.Fatalf("first pass: %v", err)
+	}
+	passed := first.puller.LastSuccess()
+	if code, resp := first.probe(); code != http.StatusOK || passed.IsZero() {
+		t.Fatalf("after the first pass: %d %+v", code, resp)
+	}
+	first.store.Close()
+
+	// Restart ten minutes later; the MIS is unreachable from then on.
+	advance(10 * time.Minute)
+	second := start()
+	proxy.setUp(false)
+	if code, resp := second.probe(); code != http.StatusOK {
+		t.Fatalf("restarted on a current cache, before any pass: %d %+v", code, resp)
+	}
+	if got := second.puller.LastSuccess(); !got.Equal(passed) {
+		t.Errorf("LastSuccess after restart = %v, want %v", got, passed)
+	}
+	for _, e := range mypt.Entities {
+		if v := gaugeValue(t, second.reg, "mypt_sync_last_success_timestamp_seconds", "entity", string(e)); v != float64(passed.Unix()) {
+			t.Errorf("last success gauge of %s = %v, want %v", e, v, passed.Unix())
+		}
+		if v := gaugeValue(t, second.reg, "mypt_sync_watermark_age_seconds", "entity", string(e)); v != clock().Sub(passed).Seconds() {
+			t.Errorf("watermark age of %s = %v, want %v", e, v, clock().Sub(passed).Seconds())
+		}
+	}
+	if err := second.puller.RunOnce(ctx, "", false); err == nil {
+		t.Fatal("a pass with the MIS down succeeded")
+	}
+	if code, resp := second.probe(); code != http.StatusOK {
+		t.Fatalf("a failed pass within the allowed age: %d %+v", code, resp)
+	}
+	// The age limit still applies to what the history said.
+	advance(61 * time.Minute)
+	if code, resp := second.probe(); code != http.StatusServiceUnavailable || !strings.Contains(resp.Checks[0].Error, "ago") {
+		t.Fatalf("history past the allowed age: %d %+v", code, resp)
+	}
+	second.store.Close()
+
+	// A restart on a stale history is not ready either (the MIS is back, as mypt needs it to
+	// start, but no pass has run yet).
+	proxy.setUp(true)
+	third := start()
+	if code, resp := third.probe(); code != http.StatusServiceUnavailable || !reflect.DeepEqual(resp.Failed, []string{"sync"}) ||
+		!strings.Contains(resp.Checks[0].Error, "ago") {
+		t.Fatalf("restarted on a stale history: %d %+v", code, resp)
 	}
 }

@@ -141,6 +141,10 @@ func newMISPuller(mis config.MISConfig, src syncer.Source, store *sqlite.Store, 
 		Reconcile: daily, MaxDeleteShare: mis.MaxDeleteShare,
 		RetryAttempts: mis.RetryAttempts, RetryBackoff: mis.RetryBackoff, RetryMaxBackoff: mis.RetryMaxBackoff,
 		RecordRun: recordRunThen(recordRunIn(store), afterRun), Logger: logger, Registerer: reg, Now: now,
+		// After a restart the run history says how current the cache is (/readyz, the gauges).
+		LastSuccess: func(ctx context.Context) (map[mypt.Entity]time.Time, error) {
+			return store.LastSyncSuccess(ctx, src.Name())
+		},
 	})
 }
 
