@@ -14,6 +14,10 @@ package mssql_test
 //                    may CREATE DATABASE; deploy/mssql/compose.yaml starts one). Without the
 //                    variable each test reports one skip saying so.
 //   newMIS(t, backend, misOptions) mis     one MIS of a named backend (forEachMIS uses it).
+//   newMISRig(t, m, rows, mut) *rig        (sync_test.go) rows loaded into m, a Source on it, a
+//                                          fresh SQLite cache and a Puller; r.mis is m, r.srv the
+//                                          mssqltest server behind it (nil for sqlserver).
+//   newRig(t, rows, mssqltest.Options, mut) the same on a tds MIS (as before this file existed).
 //   mis                                    what a test may do to the MIS (interface below).
 //   misFault                               a fault for mis.Fault: tds injects it in mssqltest;
 //                                          tsql/sqlserver break the TCP stream in faultProxy.
@@ -156,6 +160,11 @@ func newMIS(t *testing.T, backend string, o misOptions) mis {
 	t.Fatalf("no MIS backend %q", backend)
 	return nil
 }
+
+var (
+	_ mis = (*tdsMIS)(nil)
+	_ mis = (*tsqlMIS)(nil)
+)
 
 // tdsMIS is mssqltest through its Go API.
 type tdsMIS struct {
