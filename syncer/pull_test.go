@@ -133,9 +133,9 @@ func TestLastSuccessFromHistory(t *testing.T) {
 	if v := gauge("mypt_sync_watermark_age_seconds", mypt.EntityCourse); v != 70*60 {
 		t.Errorf("watermark age gauge = %v, want 4200", v)
 	}
-	// An entity the history does not know stays at 0.
-	if v := gauge("mypt_sync_last_success_timestamp_seconds", mypt.EntityAttendanceMark); v != 0 {
-		t.Errorf("attendance_mark gauge = %v", v)
+	// An entity that is not pulled has no series (TestFreshnessGaugesOnlyForPulledEntities).
+	if n, err := testutil.GatherAndCount(reg, "mypt_sync_last_success_timestamp_seconds"); err != nil || n != 2 {
+		t.Errorf("last success gauge: %d series (%v), want the 2 pulled entities", n, err)
 	}
 
 	// An entity never synced: not current, whatever the others say.

@@ -6,6 +6,7 @@ package mssql_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,74 +15,102 @@ import (
 	"mypt"
 	"mypt/adapters/mssql"
 	"mypt/adapters/mssql/mssqltest"
+	"mypt/adapters/sqlite"
 	"mypt/syncer"
 )
 
+// stageCounter is the real cache, counting the batches staged.
+type stageCounter struct {
+	*sqlite.Store
+	staged atomic.Int64
+}
+
+func (c *stageCounter) StageBatch(ctx context.Context, source string, e mypt.Entity, seq int, recs []mypt.Record) error {
+	err := c.Store.StageBatch(ctx, source, e, seq, recs)
+	if err == nil {
+		c.staged.Add(1)
+	}
+	return err
+}
+
 func TestFaultMidMultiBatchPassLeavesCacheUnchanged(t *testing.T) {
 	t.Parallel()
-	const batch, n = 500, 6000
-	r := newRig(t, college(3, 2), mssqltest.Options{}, func(o *syncer.PullOptions) {
-		o.BatchRows, o.PassTimeout = batch, 2*time.Minute // -race on a loaded machine
-	})
-	ctx := ctxT(t)
-	if err := r.puller.RunOnce(ctx, "", false); err != nil {
-		t.Fatal(err)
-	}
-	// 6,000 new marks: the next attendance pass has twelve batches.
-	i := 0
-	if err := r.srv.Load(ctx, "mypt.AttendanceMark", markCols, func(row []any) bool {
-		if i == n {
-			return false
-		}
-		markValues(i, "L", row)
-		i++
-		return true
-	}); err != nil {
-		t.Fatal(err)
-	}
-	faulty, err := syncer.NewPuller(syncer.PullOptions{Source: r.src, Cache: r.store, Registerer: prometheus.NewRegistry(),
-		RetryAttempts: 1, PassTimeout: 3 * time.Second, BatchRows: batch})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []mssqltest.Fault{
-		{Kind: mssqltest.FaultDrop, Rows: 4600, Match: "AttendanceMark"}, // after nine batches were staged
-		{Kind: mssqltest.FaultStall, Rows: n - 1, Match: "AttendanceMark"},
-		{Kind: mssqltest.FaultDrop, Rows: 750, Match: "AttendanceMark"},
-	} {
-		t.Run(fmt.Sprintf("%v-after-%d", f.Kind, f.Rows), func(t *testing.T) {
-			before, wmBefore := dump(t, r.store), watermarks(t, r.store)
-			r.srv.InjectFault(f)
-			if err := faulty.RunOnce(ctx, mypt.EntityAttendanceMark, false); err == nil {
-				t.Fatal("the faulty pass succeeded")
-			}
-			after := dump(t, r.store)
-			if len(after) != len(before) {
-				t.Errorf("a failed pass left %d rows in the cache, %d before it", len(after), len(before))
-			}
-			for k, h := range before {
-				if after[k] != h {
-					t.Fatalf("cache changed by a failed pass: %s", k)
-				}
-			}
-			if wm := watermarks(t, r.store); fmt.Sprint(wm) != fmt.Sprint(wmBefore) {
-				t.Fatalf("watermark moved: %v → %v", wmBefore, wm)
-			}
-			if n := count(t, r.store, "pull_stage", "1=1"); n != 0 {
-				t.Errorf("%d staged batches left behind by the failed pass", n)
-			}
+	forEachMIS(t, misOptions{}, func(t *testing.T, m mis) {
+		const batch, n = 500, 6000
+		r := newMISRig(t, m, college(3, 2), func(o *syncer.PullOptions) {
+			o.BatchRows, o.PassTimeout = batch, 2*time.Minute // -race on a loaded machine
 		})
-	}
-	if err := r.puller.RunOnce(ctx, mypt.EntityAttendanceMark, false); err != nil {
-		t.Fatal(err)
-	}
-	if got := count(t, r.store, "attendance_mark", "mark_id NOT LIKE 'KS%'"); got != n {
-		t.Errorf("after recovery %d of the %d new marks cached", got, n)
-	}
-	runs, err := r.store.SyncRuns(ctx, mypt.EntityAttendanceMark, 1)
-	if err != nil || len(runs) != 1 || runs[0].Read != n || runs[0].Upserted != n {
-		t.Errorf("the recovering pass's run: %+v %v", runs, err)
-	}
+		ctx := ctxT(t)
+		if err := r.puller.RunOnce(ctx, "", false); err != nil {
+			t.Fatal(err)
+		}
+		// 6,000 new marks: the next attendance pass has twelve batches.
+		i := 0
+		if err := m.LoadValues(ctx, "mypt.AttendanceMark", markCols, func(row []any) bool {
+			if i == n {
+				return false
+			}
+			markValues(i, "L", row)
+			i++
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+		cache := &stageCounter{Store: r.store}
+		faulty, err := syncer.NewPuller(syncer.PullOptions{Source: r.src, Cache: cache, Registerer: prometheus.NewRegistry(),
+			RetryAttempts: 1, PassTimeout: 3 * time.Second, BatchRows: batch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Rows for tds; bytes from the server for the proxy of tsql and sqlserver (a mark row is
+		// 100–200 bytes on the wire, so 256 KiB is several batches into the pass).
+		for _, f := range []misFault{
+			{Kind: mssqltest.FaultDrop, Rows: 4600, Bytes: 256 << 10, Match: "AttendanceMark"}, // nine batches staged
+			{Kind: mssqltest.FaultStall, Rows: n - 1, Bytes: 384 << 10, Match: "AttendanceMark"},
+			{Kind: mssqltest.FaultDrop, Rows: 750, Bytes: 96 << 10, Match: "AttendanceMark"}, // one batch read and held back
+		} {
+			name := map[mssqltest.FaultKind]string{mssqltest.FaultStall: "stall", mssqltest.FaultDrop: "drop"}[f.Kind]
+			t.Run(fmt.Sprintf("%s-after-%d-rows-%dKiB", name, f.Rows, f.Bytes>>10), func(t *testing.T) {
+				before, wmBefore := dump(t, r.store), watermarks(t, r.store)
+				cache.staged.Store(0)
+				m.Fault(t, f)
+				err := faulty.RunOnce(ctx, mypt.EntityAttendanceMark, false)
+				if err == nil {
+					t.Fatal("the faulty pass succeeded")
+				}
+				staged := cache.staged.Load()
+				t.Logf("failed as expected with %d batches staged: %v", staged, err)
+				if f.Rows >= 3*batch && staged < 2 {
+					t.Errorf("the fault struck after %d staged batches; it was meant to strike mid-pass", staged)
+				}
+				after := dump(t, r.store)
+				if len(after) != len(before) {
+					t.Errorf("a failed pass left %d rows in the cache, %d before it", len(after), len(before))
+				}
+				for k, h := range before {
+					if after[k] != h {
+						t.Fatalf("cache changed by a failed pass: %s", k)
+					}
+				}
+				if wm := watermarks(t, r.store); fmt.Sprint(wm) != fmt.Sprint(wmBefore) {
+					t.Fatalf("watermark moved: %v → %v", wmBefore, wm)
+				}
+				if got := count(t, r.store, "pull_stage", "1=1"); got != 0 {
+					t.Errorf("%d staged batches left behind by the failed pass", got)
+				}
+			})
+		}
+		if err := r.puller.RunOnce(ctx, mypt.EntityAttendanceMark, false); err != nil {
+			t.Fatal(err)
+		}
+		if got := count(t, r.store, "attendance_mark", "mark_id NOT LIKE 'KS%'"); got != n {
+			t.Errorf("after recovery %d of the %d new marks cached", got, n)
+		}
+		runs, err := r.store.SyncRuns(ctx, mypt.EntityAttendanceMark, 1)
+		if err != nil || len(runs) != 1 || runs[0].Read != n || runs[0].Upserted != n {
+			t.Errorf("the recovering pass's run: %+v %v", runs, err)
+		}
+	})
 }
 
 // A pull of many small batches equals the push of the same college in one batch.

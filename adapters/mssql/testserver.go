@@ -138,3 +138,25 @@ func misValues(r mypt.Row, spec ViewSpec, kinds map[string]fieldKind, loc *time.
 	}
 	return out, nil
 }
+
+// ContractRow renders one domain row as the MIS holds it (as LoadRows does): its view and the
+// values of the view's columns in Contract order (nil for NULL). Tests use it to load a real
+// SQL Server with INSERTs.
+func ContractRow(r mypt.Row, loc *time.Location) (ViewSpec, []any, error) {
+	if loc == nil {
+		var err error
+		if loc, err = time.LoadLocation("Europe/London"); err != nil {
+			return ViewSpec{}, nil, err
+		}
+	}
+	spec, err := SpecFor(r.EntityName())
+	if err != nil {
+		return ViewSpec{}, nil, err
+	}
+	kinds, err := fieldKinds(r.EntityName())
+	if err != nil {
+		return ViewSpec{}, nil, err
+	}
+	vals, err := misValues(r, spec, kinds, loc)
+	return spec, vals, err
+}

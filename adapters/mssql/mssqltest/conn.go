@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -127,6 +126,7 @@ type conn struct {
 	werr      error
 	attn      atomic.Int32 // attention packets received but not yet answered
 	attnEarly int          // attentions answered inside a response
+	txMinRV   uint64       // first rowversion written in the open transaction (guarded by s.mu)
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -250,14 +250,21 @@ func (c *conn) handshake() error {
 	if l.user != c.s.opts.User || l.password != c.s.opts.Password {
 		return c.loginError(18456, fmt.Sprintf("Login failed for user '%s'.", l.user))
 	}
+	dbName := c.s.opts.Database
 	if l.database != "" && !strings.EqualFold(l.database, c.s.opts.Database) {
-		return c.loginError(4060, fmt.Sprintf("Cannot open database \"%s\" requested by the login. The login failed.", l.database))
+		c.s.mu.Lock()
+		known := c.s.databases[strings.ToLower(l.database)] || strings.EqualFold(l.database, "master")
+		c.s.mu.Unlock()
+		if !known {
+			return c.loginError(4060, fmt.Sprintf("Cannot open database \"%s\" requested by the login. The login failed.", l.database))
+		}
+		dbName = l.database
 	}
 	size := int(l.packetSize)
 	if size < 512 || size > maxPacketSize {
 		size = 4096
 	}
-	b := appendEnvChangeString(nil, envDatabase, c.s.opts.Database, "master")
+	b := appendEnvChangeString(nil, envDatabase, dbName, "master")
 	b = appendEnvChangeString(b, envPacketSize, strconv.Itoa(size), "4096")
 	b = appendLoginAck(b, "Microsoft SQL Server")
 	b = appendDone(b, tokDone, 0, 0, 0)
@@ -461,6 +468,9 @@ func (c *conn) begin() {
 func (c *conn) finish(typ byte) {
 	old := binary.LittleEndian.AppendUint64(nil, c.tranid)
 	c.tranid, c.txIso = 0, 0
+	c.s.mu.Lock()
+	c.txMinRV = 0
+	c.s.mu.Unlock()
 	c.write(appendEnvChangeBytes(nil, typ, nil, old))
 }
 
@@ -610,35 +620,77 @@ func (c *conn) execStmt(st string, args []namedArg, doneTok byte, more uint16) s
 	case "SELECT", "WITH":
 		return c.query(st, args, doneTok, more)
 	}
+	if handled, err := c.adminStmt(st, word); handled {
+		if err != nil {
+			c.sqliteError(err)
+			return stmtFailed
+		}
+		c.write(appendDone(nil, doneTok, more, 0, 0))
+		return stmtOK
+	}
 	minA, dbts := c.s.versions()
 	q := rewrite(st, minA, dbts)
-	res, err := c.s.db.ExecContext(c.ctx, q, bindArgs(q, args)...)
-	if err != nil {
-		c.sqliteError(err)
-		return stmtFailed
+	var n int64
+	if t := c.s.writeTable(q); t != nil && (word == "INSERT" || word == "UPDATE") {
+		var err error
+		if n, err = c.execWrite(q, args, t); err != nil {
+			c.sqliteError(err)
+			return stmtFailed
+		}
+	} else {
+		q, bound := bindArgs(q, args)
+		res, err := c.s.db.ExecContext(c.ctx, q, bound...)
+		if err != nil {
+			c.sqliteError(err)
+			return stmtFailed
+		}
+		n, _ = res.RowsAffected()
+		if word == "DROP" {
+			c.s.forgetTable(q)
+		}
 	}
-	n, _ := res.RowsAffected()
 	c.write(appendDone(nil, doneTok, more|doneCount, 0, uint64(n)))
 	return stmtOK
 }
 
-func bindArgs(q string, args []namedArg) []any {
+// bindArgs turns the @name parameters of q that args supply into numbered ones (?N), which
+// SQLite binds in constant time (named ones cost a scan each: quadratic for a many-row INSERT).
+func bindArgs(q string, args []namedArg) (string, []any) {
 	if len(args) == 0 {
-		return nil
+		return q, nil
 	}
-	names := paramNames(q)
-	var out []any
-	for _, a := range args {
-		if names[strings.ToLower(a.name)] {
-			out = append(out, sql.Named(a.name, a.value))
+	index := make(map[string]int, len(args))
+	for i, a := range args {
+		index[strings.ToLower(a.name)] = i + 1
+	}
+	var b strings.Builder
+	last, maxN := 0, 0
+	for _, m := range reParam.FindAllStringSubmatchIndex(q, -1) {
+		if m[0] > 0 && q[m[0]-1] == '@' {
+			continue
 		}
+		n, ok := index[strings.ToLower(q[m[2]:m[3]])]
+		if !ok {
+			continue
+		}
+		b.WriteString(q[last:m[0]])
+		b.WriteString("?" + strconv.Itoa(n))
+		last, maxN = m[1], max(maxN, n)
 	}
-	return out
+	b.WriteString(q[last:])
+	out := make([]any, maxN) // up to the highest one used: SQLite counts parameters so
+	for i := range out {
+		out[i] = args[i].value
+	}
+	return b.String(), out
 }
 
 func (c *conn) sqliteError(err error) {
 	msg := err.Error()
+	var se sqlError
 	switch {
+	case errors.As(err, &se):
+		c.errorToken(se.number, 16, se.msg)
 	case strings.Contains(msg, "no such table"):
 		name := msg[strings.Index(msg, "no such table")+len("no such table: "):]
 		c.errorToken(208, 16, fmt.Sprintf("Invalid object name '%s'.", strings.TrimSpace(name)))
@@ -676,13 +728,14 @@ func (c *conn) query(st string, args []namedArg, doneTok byte, more uint16) stmt
 		c.errorToken(n, 13, text)
 		return stmtFailed
 	}
-	if c.isolation() == 5 && c.s.opts.NoSnapshot {
+	if c.isolation() == 5 && c.s.noSnapshot.Load() {
 		c.errorToken(3952, 16, fmt.Sprintf("Snapshot isolation transaction failed accessing database '%s' because snapshot isolation is not allowed in this database. Use ALTER DATABASE to allow snapshot isolation.", c.s.opts.Database))
 		return stmtFailed
 	}
 	minA, dbts := c.s.versions()
 	q := rewrite(st, minA, dbts)
-	rows, err := c.s.db.QueryContext(c.ctx, q, bindArgs(q, args)...)
+	q, bound := bindArgs(q, args)
+	rows, err := c.s.db.QueryContext(c.ctx, q, bound...)
 	if err != nil {
 		c.sqliteError(err)
 		return stmtFailed

@@ -90,6 +90,10 @@ type Server struct {
 	faults    []*Fault
 	conns     map[*conn]struct{}
 	queries   []string
+	databases map[string]bool   // made by CREATE DATABASE (tsql.go)
+	backups   map[string]uint64 // backup file → @@DBTS when it was taken
+
+	noSnapshot atomic.Bool // Options.NoSnapshot, or ALTER DATABASE … SET ALLOW_SNAPSHOT_ISOLATION OFF
 
 	logins   atomic.Int64
 	rowsSent atomic.Int64
@@ -109,7 +113,9 @@ func New(opts Options) (*Server, error) {
 	if len(opts.CertHosts) == 0 {
 		opts.CertHosts = []string{"127.0.0.1", "localhost"}
 	}
-	s := &Server{opts: opts, tables: map[string]*table{}, conns: map[*conn]struct{}{}, closing: make(chan struct{})}
+	s := &Server{opts: opts, tables: map[string]*table{}, conns: map[*conn]struct{}{}, closing: make(chan struct{}),
+		databases: map[string]bool{}, backups: map[string]uint64{}}
+	s.noSnapshot.Store(opts.NoSnapshot)
 	s.dir = opts.Dir
 	if s.dir == "" {
 		d, err := os.MkdirTemp("", "mssqltest-")
@@ -283,7 +289,9 @@ func (s *Server) CreateTable(ctx context.Context, name string, cols ...Column) e
 		}
 		t.types = append(t.types, typ)
 		d := `"` + c.Name + `" ` + typ.sqliteDecl()
-		if !c.Nullable {
+		// A rowversion column may be NULL in SQLite only for the moment between a T-SQL INSERT
+		// and the rowversions it is given in the same transaction (execWrite).
+		if !c.Nullable && typ.Kind != KindRowVersion {
 			d += " NOT NULL"
 		}
 		defs = append(defs, d)
@@ -342,7 +350,8 @@ func (s *Server) DBTS() uint64 {
 }
 
 // SetMinActiveRowVersion fixes what MIN_ACTIVE_ROWVERSION() answers, to simulate a
-// transaction that is still open; 0 goes back to automatic (@@DBTS + 1).
+// transaction that is still open; 0 goes back to automatic: @@DBTS + 1, or the lowest
+// rowversion written by a transaction still open on a connection (see tsql.go).
 func (s *Server) SetMinActiveRowVersion(rv uint64) {
 	s.mu.Lock()
 	s.minActive = rv
@@ -355,6 +364,11 @@ func (s *Server) versions() (minActive, dbts []byte) {
 	m := s.minActive
 	if m == 0 {
 		m = s.dbts + 1
+	}
+	for c := range s.conns {
+		if c.txMinRV != 0 && c.txMinRV < m {
+			m = c.txMinRV
+		}
 	}
 	return RowVersion(m), RowVersion(s.dbts)
 }
