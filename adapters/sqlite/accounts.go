@@ -976,21 +976,16 @@ func (s *Store) CreateStaffSession(ctx context.Context, staffID int64) (string, 
 
 // StaffSession returns the staff session with cookie id raw; ErrNotFound if none.
 func (s *Store) StaffSession(ctx context.Context, raw string) (mypt.StaffSession, error) {
-	var sess mypt.StaffSession
-	var created, seen string
-	err := s.read.QueryRowContext(ctx, `SELECT id_hash, staff_id, csrf_token, created_at, last_seen_at FROM staff_session
-		WHERE id_hash = ?`, HashToken(raw)).Scan(&sess.IDHash, &sess.StaffID, &sess.CSRFToken, &created, &seen)
-	if errors.Is(err, sql.ErrNoRows) {
-		return sess, fmt.Errorf("sqlite: staff session: %w", mypt.ErrNotFound)
-	}
-	if err != nil {
-		return sess, fmt.Errorf("sqlite: read staff session: %w", err)
-	}
-	if sess.CreatedAt, err = ParseTime(created); err != nil {
+	return scanOne(s.read.QueryRowContext(ctx, `SELECT id_hash, staff_id, csrf_token, created_at, last_seen_at FROM staff_session
+		WHERE id_hash = ?`, HashToken(raw)), func(r scanner) (mypt.StaffSession, error) {
+		var sess mypt.StaffSession
+		var created, seen string
+		if err := r.Scan(&sess.IDHash, &sess.StaffID, &sess.CSRFToken, &created, &seen); err != nil {
+			return sess, err
+		}
+		err := parseSessionTimes(created, &sess.CreatedAt, seen, &sess.LastSeenAt)
 		return sess, err
-	}
-	sess.LastSeenAt, err = ParseTime(seen)
-	return sess, err
+	}, "staff session", "staff session")
 }
 
 // TouchStaffSession records activity on a staff session.

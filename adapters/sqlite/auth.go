@@ -255,22 +255,26 @@ func (s *Store) CreateSession(ctx context.Context, accountID int64, clientAddr s
 // Session returns the session whose cookie id is id; ErrNotFound if there is none. Expiry is
 // the caller's rule.
 func (s *Store) Session(ctx context.Context, id string) (mypt.Session, error) {
-	var sess mypt.Session
-	var created, seen string
-	err := s.queryRow(ctx, `SELECT id_hash, account_id, csrf_token, created_at, last_seen_at, client_addr
-		FROM session WHERE id_hash = ?`, HashSessionID(id)).Scan(&sess.IDHash, &sess.AccountID, &sess.CSRFToken,
-		&created, &seen, &sess.ClientAddr)
-	if errors.Is(err, sql.ErrNoRows) {
-		return sess, fmt.Errorf("sqlite: session: %w", mypt.ErrNotFound)
-	}
-	if err != nil {
-		return sess, fmt.Errorf("sqlite: read session: %w", err)
-	}
-	if sess.CreatedAt, err = ParseTime(created); err != nil {
+	return scanOne(s.queryRow(ctx, `SELECT id_hash, account_id, csrf_token, created_at, last_seen_at, client_addr
+		FROM session WHERE id_hash = ?`, HashSessionID(id)), func(r scanner) (mypt.Session, error) {
+		var sess mypt.Session
+		var created, seen string
+		if err := r.Scan(&sess.IDHash, &sess.AccountID, &sess.CSRFToken, &created, &seen, &sess.ClientAddr); err != nil {
+			return sess, err
+		}
+		err := parseSessionTimes(created, &sess.CreatedAt, seen, &sess.LastSeenAt)
 		return sess, err
+	}, "session", "session")
+}
+
+// parseSessionTimes parses a (staff or parent) session's stored created and last-seen times.
+func parseSessionTimes(createdText string, created *time.Time, seenText string, seen *time.Time) error {
+	var err error
+	if *created, err = ParseTime(createdText); err != nil {
+		return err
 	}
-	sess.LastSeenAt, err = ParseTime(seen)
-	return sess, err
+	*seen, err = ParseTime(seenText)
+	return err
 }
 
 // SessionAccount returns the session whose cookie id is id together with its account, in one
