@@ -187,33 +187,20 @@ func NewPuller(o PullOptions) (*Puller, error) {
 		o: o, log: o.Logger, slot: make(chan struct{}, 1), trigger: make(chan struct{}, 1),
 		lastSuccess: map[mypt.Entity]time.Time{},
 	}
-	var err error
 	reg := o.Registerer
-	if p.passes, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mypt_sync_passes_total",
-		Help: "Pull passes per entity, by result."}, []string{"entity", "result"})); err != nil {
-		return nil, err
-	}
-	if p.rows, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mypt_sync_rows_total",
-		Help: "Rows pulled from the MIS per entity, by operation and result."}, []string{"entity", "op", "result"})); err != nil {
-		return nil, err
-	}
-	if p.duration, err = register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "mypt_sync_pass_duration_seconds",
+	p.passes = registerOrReuse(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mypt_sync_passes_total",
+		Help: "Pull passes per entity, by result."}, []string{"entity", "result"}))
+	p.rows = registerOrReuse(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mypt_sync_rows_total",
+		Help: "Rows pulled from the MIS per entity, by operation and result."}, []string{"entity", "op", "result"}))
+	p.duration = registerOrReuse(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "mypt_sync_pass_duration_seconds",
 		Help:    "Duration of one entity's pull pass.",
-		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}}, []string{"entity"})); err != nil {
-		return nil, err
-	}
-	if p.lastOK, err = register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mypt_sync_last_success_timestamp_seconds",
-		Help: "Unix time of the entity's last successful pull pass."}, []string{"entity"})); err != nil {
-		return nil, err
-	}
-	if p.wmAge, err = register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mypt_sync_watermark_age_seconds",
-		Help: "Seconds since the entity's cache was last known to be current with the MIS."}, []string{"entity"})); err != nil {
-		return nil, err
-	}
-	if p.reconciled, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mypt_reconcile_deletes_total",
-		Help: "Cached rows deleted by reconciliation because the MIS no longer has them."}, []string{"entity"})); err != nil {
-		return nil, err
-	}
+		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}}, []string{"entity"}))
+	p.lastOK = registerOrReuse(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mypt_sync_last_success_timestamp_seconds",
+		Help: "Unix time of the entity's last successful pull pass."}, []string{"entity"}))
+	p.wmAge = registerOrReuse(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mypt_sync_watermark_age_seconds",
+		Help: "Seconds since the entity's cache was last known to be current with the MIS."}, []string{"entity"}))
+	p.reconciled = registerOrReuse(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mypt_reconcile_deletes_total",
+		Help: "Cached rows deleted by reconciliation because the MIS no longer has them."}, []string{"entity"}))
 	for _, e := range mypt.Entities {
 		l := string(e)
 		p.passes.WithLabelValues(l, "success")
@@ -263,21 +250,6 @@ func (p *Puller) restoreLastSuccess() {
 		p.lastOK.WithLabelValues(string(e)).Set(float64(t.Unix()))
 		p.wmAge.WithLabelValues(string(e)).Set(max(now.Sub(t).Seconds(), 0))
 	}
-}
-
-// register adds c to reg, or returns the collector already registered under its name, so a
-// Puller built again on the same registry (a restart of the component) does not panic (PM-1).
-func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(T); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("syncer: register metrics: %w", err)
-	}
-	return c, nil
 }
 
 // Trigger asks the loop for a pass now (POST /mis/v1/sync). It never blocks; a request made
