@@ -8,6 +8,7 @@ import (
 	"mypt"
 )
 
+// DM-2: UK dates, one or two digits for day and month, four-digit years only.
 func TestParseUKDate(t *testing.T) {
 	for _, in := range []string{"05/04/2011", "5/4/2011", " 5/4/2011 "} {
 		d, err := mypt.ParseUKDate(in)
