@@ -196,10 +196,19 @@ func TestLoginFormErrorsAndCSRF(t *testing.T) {
 		t.Errorf("oversized body: %d", r.StatusCode)
 	}
 	// next= never leaves the site.
-	for _, next := range []string{"//evil.example", "https://evil.example", "/\\evil"} {
+	for _, next := range []string{"//evil.example", "https://evil.example", "/\\evil", "/\t/evil.example", "/\n/evil.example", "/\x7f", "", "evil"} {
 		if got := safeNext(next); got != "/" {
 			t.Errorf("safeNext(%q) = %q", next, got)
 		}
+	}
+	for _, next := range []string{"/", "/students/18100000/attendance?year=2018", "/a%2F%2Fb"} {
+		if got := safeNext(next); got != next {
+			t.Errorf("safeNext(%q) = %q, want it kept", next, got)
+		}
+	}
+	// The tab trick over HTTP: the sign-in form does not carry it on.
+	if r := h.do(c, "GET", "/login?next=%2F%09%2Fevil.example", nil); strings.Contains(r.body, "evil") {
+		t.Errorf("GET /login?next=/<tab>/evil.example: the form carries it on")
 	}
 }
 
