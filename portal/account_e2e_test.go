@@ -814,6 +814,18 @@ func TestStaffUnlocksLockedAccount(t *testing.T) {
 	if !strings.Contains(acct, "unlock") || !strings.Contains(acct, "phoned the parent") {
 		t.Errorf("history lacks the unlock:\n%s", acct)
 	}
+	// Unlocking an account that is not locked says so, and sends nothing.
+	e.mails() // the ones so far
+	_, _, resp = staff.post(page, page+"/unlock", url.Values{})
+	if loc := resp.Header.Get("Location"); !strings.Contains(loc, "not_locked") {
+		t.Errorf("unlock of an unlocked account went to %q", loc)
+	}
+	if _, acct = staff.get(resp.Header.Get("Location")); !strings.Contains(acct, "was not locked") || strings.Contains(acct, "has been emailed") {
+		t.Errorf("the page after a needless unlock:\n%s", acct)
+	}
+	if m := e.mails(); len(m) != 0 {
+		t.Errorf("emails after a needless unlock: %+v", m)
+	}
 }
 
 func TestReRequestVoidsTheOldLink(t *testing.T) {

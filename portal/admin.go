@@ -651,6 +651,9 @@ func (s *Server) handleAdminAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &adminAccountView{adminBase: s.adminBase(r, "Account "+acct.Email, "accounts"), Acct: s.accountRows([]mypt.Account{acct})[0]}
+	if r.URL.Query().Has("not_locked") {
+		v.Notice = "The account was not locked, so nothing was changed and no email was sent."
+	}
 	if r.URL.Query().Has("unlocked") {
 		v.Notice = "The account is unlocked and the parent has been emailed."
 	}
@@ -700,7 +703,12 @@ func (s *Server) handleAdminUnlock(w http.ResponseWriter, r *http.Request) {
 	err = a.store.UnlockAccountNotify(r.Context(), id, audit, func(acct mypt.Account) (mypt.OutboxMessage, error) {
 		return a.mail.Compose(mypt.EmailUnlocked, "unlocked", mypt.EmailData{ToEmail: acct.Email, ToName: acctJoinName(acct.FirstName, acct.LastName)})
 	})
-	if err != nil && !errors.Is(err, mypt.ErrConflict) {
+	if errors.Is(err, mypt.ErrConflict) {
+		// Not locked (any more): say so rather than claim an unlock and an email.
+		http.Redirect(w, r, fmt.Sprintf("/admin/accounts/%d?not_locked=1", id), http.StatusSeeOther)
+		return
+	}
+	if err != nil {
 		s.renderError(w, r, err)
 		return
 	}
