@@ -1115,3 +1115,16 @@ func TestStaffFindsAStudent(t *testing.T) {
 		t.Errorf("%d view_student audit records, want 2", seen)
 	}
 }
+
+// A body over the form limit answers 413 on every account page, as on /login.
+func TestAccountFormsRefuseOversizedBodies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, config.ApprovalAuto)
+	b := e.browser(e.public.URL)
+	for _, page := range []string{"/account-request", "/forgot-password"} {
+		code, _, _ := b.post(page, page, url.Values{"email": {strings.Repeat("a", 200<<10)}})
+		if code != http.StatusRequestEntityTooLarge {
+			t.Errorf("POST %s with a 200 KiB body: %d, want 413", page, code)
+		}
+	}
+}

@@ -121,7 +121,7 @@ func (s *Server) staffPage(fn http.HandlerFunc) http.HandlerFunc {
 		r = r.WithContext(context.WithValue(r.Context(), staffKey{}, sess))
 		if r.Method == http.MethodPost {
 			if err := r.ParseForm(); err != nil {
-				s.renderError(w, r, errBadRequest)
+				s.renderError(w, r, FormError(err))
 				return
 			}
 			if got := r.PostFormValue(csrfField); got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(sess.CSRFToken)) != 1 {
@@ -241,7 +241,7 @@ func (s *Server) handleAdminLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, errBadRequest)
+		s.renderError(w, r, FormError(err))
 		return
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
