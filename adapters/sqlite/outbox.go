@@ -127,8 +127,20 @@ func scrubSecretTx(ctx context.Context, tx *sql.Tx, id int64) error {
 	if !secret.Valid {
 		return nil
 	}
+	// secure_delete zeroes the old bytes of the row (in its page and in freed overflow pages)
+	// instead of leaving them in the file; only for this statement, on this connection.
+	var was int
+	if err := tx.QueryRowContext(ctx, `PRAGMA secure_delete`).Scan(&was); err != nil {
+		return fmt.Errorf("scrub one-time link: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `PRAGMA secure_delete = 1`); err != nil {
+		return fmt.Errorf("scrub one-time link: %w", err)
+	}
 	_, err = tx.ExecContext(ctx, `UPDATE outbox SET text = ?, html = ?, secret = NULL, secret_expires_at = NULL WHERE id = ?`,
 		mypt.ScrubSecret(text, secret.String, mypt.SecretPlaceholder), mypt.ScrubSecret(html, secret.String, mypt.SecretPlaceholder), id)
+	if _, perr := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA secure_delete = %d`, was)); err == nil && perr != nil {
+		err = perr
+	}
 	if err != nil {
 		return fmt.Errorf("scrub one-time link: %w", err)
 	}

@@ -1,9 +1,12 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -215,5 +218,44 @@ func TestMigration0031ScrubsSentRows(t *testing.T) {
 	}
 	if _, text, _, _ := rawOutbox(t, s, 2); text != scrubbedText {
 		t.Fatalf("migrated pending row after sending: %q", text)
+	}
+}
+
+// TestOutboxScrubLeavesNoTokenInTheCacheFile: the scrub overwrites the row's old bytes, so the
+// token is not left in the file's free space (in the row's page, or in the overflow pages of a
+// long email) once the WAL is checkpointed.
+func TestOutboxScrubLeavesNoTokenInTheCacheFile(t *testing.T) {
+	s, clock := openOutboxStore(t)
+	ctx := context.Background()
+	checkpoint := func() {
+		t.Helper()
+		if _, err := s.WriteDB().Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, pad := range []int{0, 9000} { // one page; overflow pages
+		m := linkEmail(fmt.Sprintf("reset:%s:%d", mypt.SecretKey(secretTok), pad))
+		m.Text = strings.Repeat("p", pad) + m.Text
+		id, err := s.EnqueueEmail(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkpoint() // the queued email reaches the main file, as it does in a running daemon
+		if _, err := s.ClaimDueEmails(ctx, clock.Now(), 10, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MarkEmailSent(ctx, id, "smtp", clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		checkpoint()
+		for _, f := range []string{s.Path(), s.Path() + "-wal"} {
+			raw, err := os.ReadFile(f)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Fatal(err)
+			}
+			if n := bytes.Count(raw, []byte(secretTok)); n != 0 {
+				t.Errorf("email of %d bytes: %s holds the sent email's token %d times", len(m.Text), filepath.Base(f), n)
+			}
+		}
 	}
 }
