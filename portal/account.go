@@ -352,7 +352,7 @@ func (s *Server) handleAccountRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	stored := mypt.StoredAccountRequest{AccountRequest: req, PasswordHash: hash, ClientAddr: s.clientAddr(r)}
 	id, err := a.store.CreateAccountRequest(r.Context(), stored, a.cfg.VerifyTokenTTL, func(id int64, token string) (mypt.OutboxMessage, error) {
-		return a.mail.Compose(mypt.EmailVerify, fmt.Sprintf("request:%d:verify:%s", id, token[:12]), mypt.EmailData{
+		return a.mail.Compose(mypt.EmailVerify, fmt.Sprintf("request:%d:verify:%s", id, mypt.SecretKey(token)), mypt.EmailData{
 			ToEmail: req.Email, ToName: acctJoinName(req.ParentFirstName, req.ParentLastName), Token: token, ExpiresIn: a.cfg.VerifyTokenTTL,
 			StudentName: acctJoinName(req.StudentFirstNames, req.StudentLastName) + " (Student ID " + req.StudentID + ")"})
 	})
@@ -644,7 +644,7 @@ func (s *Server) handleForgotPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	_, err := a.store.IssueResetToken(ctx, email, a.cfg.ResetTokenTTL, func(acct mypt.Account, token string) (mypt.OutboxMessage, error) {
-		return a.mail.Compose(mypt.EmailPasswordReset, "reset:"+token[:16], mypt.EmailData{ToEmail: acct.Email,
+		return a.mail.Compose(mypt.EmailPasswordReset, "reset:"+mypt.SecretKey(token), mypt.EmailData{ToEmail: acct.Email,
 			ToName: acctJoinName(acct.FirstName, acct.LastName), Token: token, ExpiresIn: a.cfg.ResetTokenTTL})
 	})
 	if err != nil {

@@ -57,6 +57,16 @@ func (s *Store) issueTokenTx(ctx context.Context, tx *sql.Tx, purpose mypt.Token
 	return raw, nil
 }
 
+// withSecret marks m as carrying the one-time token raw (issued now for ttl), so the outbox
+// scrubs it once the email is sent, given up or expired.
+func (s *Store) withSecret(m mypt.OutboxMessage, raw string, ttl time.Duration) mypt.OutboxMessage {
+	m.Secret = raw
+	if ttl > 0 {
+		m.SecretExpiresAt = s.now().Add(ttl)
+	}
+	return m
+}
+
 func nullID(id int64) any {
 	if id == 0 {
 		return nil
@@ -165,7 +175,7 @@ func (s *Store) CreateAccountRequest(ctx context.Context, r mypt.StoredAccountRe
 		if err != nil {
 			return err
 		}
-		_, err = s.EnqueueEmailTx(ctx, tx, m)
+		_, err = s.EnqueueEmailTx(ctx, tx, s.withSecret(m, raw, verifyTTL))
 		return err
 	})
 	if err != nil {
@@ -273,7 +283,7 @@ func (s *Store) DecideAccountRequest(ctx context.Context, id int64, use *mypt.To
 			if err != nil {
 				return err
 			}
-			if _, err := s.EnqueueEmailTx(ctx, tx, m); err != nil {
+			if _, err := s.EnqueueEmailTx(ctx, tx, s.withSecret(m, raw, d.ConsentTTL)); err != nil {
 				return err
 			}
 		}
@@ -438,7 +448,7 @@ func (s *Store) IssueResetToken(ctx context.Context, email string, ttl time.Dura
 		if err != nil {
 			return err
 		}
-		_, err = s.EnqueueEmailTx(ctx, tx, m)
+		_, err = s.EnqueueEmailTx(ctx, tx, s.withSecret(m, raw, ttl))
 		return err
 	})
 	if err != nil {

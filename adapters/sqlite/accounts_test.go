@@ -30,7 +30,7 @@ func storedRequest(email, studentID string) mypt.StoredAccountRequest {
 func composeVerify(token *string) func(int64, string) (mypt.OutboxMessage, error) {
 	return func(id int64, raw string) (mypt.OutboxMessage, error) {
 		*token = raw
-		m := email(fmt.Sprintf("verify:%d:%s", id, raw[:8]))
+		m := email(fmt.Sprintf("verify:%d:%s", id, mypt.SecretKey(raw)))
 		m.Text = "link " + raw
 		return m, nil
 	}
@@ -163,7 +163,7 @@ func TestResetPasswordClearsLockAndSessions(t *testing.T) {
 	var tok string
 	found, err = s.IssueResetToken(ctx, "P@example.org", time.Hour, func(a mypt.Account, raw string) (mypt.OutboxMessage, error) {
 		tok = raw
-		return email("reset:" + raw[:8]), nil
+		return email("reset:" + mypt.SecretKey(raw)), nil
 	})
 	if err != nil || !found {
 		t.Fatalf("known email: %v %v", found, err)
