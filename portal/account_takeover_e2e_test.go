@@ -11,6 +11,7 @@ import (
 
 	"mypt"
 	"mypt/config"
+	"mypt/portal"
 )
 
 // The pen test's account takeover through the account-request form, over HTTP against the real
@@ -181,5 +182,31 @@ func (e *env) staffApprove(id int64) {
 	reqPath := fmt.Sprintf("/admin/requests/%d", id)
 	if code, body, _ := staff.post(reqPath, reqPath+"/approve", url.Values{"reason": {"checked"}}); code != http.StatusSeeOther {
 		e.t.Fatalf("staff approve %d: %d\n%s", id, code, body)
+	}
+}
+
+// A sign-in with a hash of another cost stores the same password at the configured cost (over
+// the hash it verified only, see sqlite's SetPasswordHash), and the password still signs in.
+func TestSignInRehashesOverTheVerifiedHash(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, config.ApprovalAuto)
+	ctx := context.Background()
+	const pw = "Harbour-Lantern-Quill-58"
+	old, err := portal.HashPassword(pw, portal.Argon2Params{MemoryKiB: 2048, Iterations: 1, Parallelism: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.CreateAccount(ctx, mypt.Account{Email: "rehash@example.org", FirstName: "Re", LastName: "Hash", PasswordHash: old}); err != nil {
+		t.Fatal(err)
+	}
+	if _, code, _ := e.signIn("rehash@example.org", pw); code != http.StatusOK {
+		t.Fatalf("sign-in %d", code)
+	}
+	a, _ := e.store.AccountByEmail(ctx, "rehash@example.org")
+	if a.PasswordHash == old || portal.NeedsRehash(a.PasswordHash, portal.Argon2Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}) {
+		t.Fatalf("not re-hashed at the configured cost: %q", a.PasswordHash)
+	}
+	if _, code, _ := e.signIn("rehash@example.org", pw); code != http.StatusOK {
+		t.Fatalf("sign-in after the re-hash %d", code)
 	}
 }

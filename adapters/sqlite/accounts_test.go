@@ -517,3 +517,38 @@ func TestRequestPasswordHashIsNotKeptOnceUseless(t *testing.T) {
 		t.Fatalf("an unverified request whose link still works lost its hash: %q", stored(fresh))
 	}
 }
+
+// The re-hash at sign-in replaces only the hash the sign-in verified: a reset committed in
+// between keeps its new password (a re-hash of the old one must not undo it).
+func TestSetPasswordHashReplacesOnlyTheVerifiedHash(t *testing.T) {
+	t.Parallel()
+	s, _ := openOutboxStore(t)
+	ctx := context.Background()
+	id, err := s.CreateAccount(ctx, mypt.Account{Email: "p@example.org", FirstName: "P", LastName: "Q", PasswordHash: "old-cost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, _, err := s.CreateSession(ctx, id, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPasswordHash(ctx, id, "old-cost", "new-cost"); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := s.Account(ctx, id); a.PasswordHash != "new-cost" {
+		t.Fatalf("hash %q after the re-hash", a.PasswordHash)
+	}
+	if _, err := s.Session(ctx, sess); err != nil {
+		t.Fatalf("a re-hash ended the session: %v", err)
+	}
+	// A reset changed the password after the sign-in read "new-cost"... and before its re-hash.
+	if _, err := s.WriteDB().Exec(`UPDATE account SET password_hash = 'after-reset' WHERE account_id = ?`, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPasswordHash(ctx, id, "new-cost", "rehash-of-old-password"); !errors.Is(err, mypt.ErrConflict) {
+		t.Fatalf("stale re-hash: %v, want ErrConflict", err)
+	}
+	if a, _ := s.Account(ctx, id); a.PasswordHash != "after-reset" {
+		t.Fatalf("a stale re-hash replaced the reset's password: %q", a.PasswordHash)
+	}
+}
