@@ -165,7 +165,7 @@ func (s *Server) accountsPost(w http.ResponseWriter, r *http.Request) *accountsS
 		return nil
 	}
 	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, errBadRequest)
+		s.renderError(w, r, FormError(err))
 		return nil
 	}
 	if !s.ValidCSRF(r) {

@@ -816,6 +816,18 @@ func TestStaffUnlocksLockedAccount(t *testing.T) {
 	if !strings.Contains(acct, "unlock") || !strings.Contains(acct, "phoned the parent") {
 		t.Errorf("history lacks the unlock:\n%s", acct)
 	}
+	// Unlocking an account that is not locked says so, and sends nothing.
+	e.mails() // the ones so far
+	_, _, resp = staff.post(page, page+"/unlock", url.Values{})
+	if loc := resp.Header.Get("Location"); !strings.Contains(loc, "not_locked") {
+		t.Errorf("unlock of an unlocked account went to %q", loc)
+	}
+	if _, acct = staff.get(resp.Header.Get("Location")); !strings.Contains(acct, "was not locked") || strings.Contains(acct, "has been emailed") {
+		t.Errorf("the page after a needless unlock:\n%s", acct)
+	}
+	if m := e.mails(); len(m) != 0 {
+		t.Errorf("emails after a needless unlock: %+v", m)
+	}
 }
 
 func TestReRequestVoidsTheOldLink(t *testing.T) {
@@ -1103,5 +1115,18 @@ func TestStaffFindsAStudent(t *testing.T) {
 	}
 	if seen != 2 {
 		t.Errorf("%d view_student audit records, want 2", seen)
+	}
+}
+
+// A body over the form limit answers 413 on every account page, as on /login.
+func TestAccountFormsRefuseOversizedBodies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, config.ApprovalAuto)
+	b := e.browser(e.public.URL)
+	for _, page := range []string{"/account-request", "/forgot-password"} {
+		code, _, _ := b.post(page, page, url.Values{"email": {strings.Repeat("a", 200<<10)}})
+		if code != http.StatusRequestEntityTooLarge {
+			t.Errorf("POST %s with a 200 KiB body: %d, want 413", page, code)
+		}
 	}
 }

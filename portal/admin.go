@@ -121,7 +121,7 @@ func (s *Server) staffPage(fn http.HandlerFunc) http.HandlerFunc {
 		r = r.WithContext(context.WithValue(r.Context(), staffKey{}, sess))
 		if r.Method == http.MethodPost {
 			if err := r.ParseForm(); err != nil {
-				s.renderError(w, r, errBadRequest)
+				s.renderError(w, r, FormError(err))
 				return
 			}
 			if got := r.PostFormValue(csrfField); got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(sess.CSRFToken)) != 1 {
@@ -241,7 +241,7 @@ func (s *Server) handleAdminLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, errBadRequest)
+		s.renderError(w, r, FormError(err))
 		return
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
@@ -653,6 +653,9 @@ func (s *Server) handleAdminAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &adminAccountView{adminBase: s.adminBase(r, "Account "+acct.Email, "accounts"), Acct: s.accountRows([]mypt.Account{acct})[0]}
+	if r.URL.Query().Has("not_locked") {
+		v.Notice = "The account was not locked, so nothing was changed and no email was sent."
+	}
 	if r.URL.Query().Has("unlocked") {
 		v.Notice = "The account is unlocked and the parent has been emailed."
 	}
@@ -702,7 +705,12 @@ func (s *Server) handleAdminUnlock(w http.ResponseWriter, r *http.Request) {
 	err = a.store.UnlockAccountNotify(r.Context(), id, audit, func(acct mypt.Account) (mypt.OutboxMessage, error) {
 		return a.mail.Compose(mypt.EmailUnlocked, "unlocked", mypt.EmailData{ToEmail: acct.Email, ToName: acctJoinName(acct.FirstName, acct.LastName)})
 	})
-	if err != nil && !errors.Is(err, mypt.ErrConflict) {
+	if errors.Is(err, mypt.ErrConflict) {
+		// Not locked (any more): say so rather than claim an unlock and an email.
+		http.Redirect(w, r, fmt.Sprintf("/admin/accounts/%d?not_locked=1", id), http.StatusSeeOther)
+		return
+	}
+	if err != nil {
 		s.renderError(w, r, err)
 		return
 	}
@@ -904,12 +912,22 @@ func (s *Server) handleAdminAuditCSV(w http.ResponseWriter, r *http.Request) {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"at", "actor", "action", "student_id", "page", "detail", "client_addr"})
 	err = s.acct.store.AuditBetween(r.Context(), from.Time(s.loc), to.AddDays(1).Time(s.loc), func(e mypt.AuditEntry) error {
-		return cw.Write([]string{e.At.UTC().Format(time.RFC3339), e.Actor, e.Action, e.StudentID, e.Page, adminCSVSafe(e.Detail), e.ClientAddr})
+		return cw.Write(auditCSVRecord(e))
 	})
 	cw.Flush()
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "portal: audit export failed", "err", err)
 	}
+}
+
+// auditCSVRecord is one line of the audit export. Every cell but the time is made safe: a
+// student id, page or address typed by anyone (an account request's Student ID) reaches it.
+func auditCSVRecord(e mypt.AuditEntry) []string {
+	rec := []string{e.At.UTC().Format(time.RFC3339), e.Actor, e.Action, e.StudentID, e.Page, e.Detail, e.ClientAddr}
+	for i := 1; i < len(rec); i++ {
+		rec[i] = adminCSVSafe(rec[i])
+	}
+	return rec
 }
 
 // adminCSVSafe stops a spreadsheet from reading a cell as a formula.

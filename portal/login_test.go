@@ -2,12 +2,14 @@ package portal
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -196,10 +198,19 @@ func TestLoginFormErrorsAndCSRF(t *testing.T) {
 		t.Errorf("oversized body: %d", r.StatusCode)
 	}
 	// next= never leaves the site.
-	for _, next := range []string{"//evil.example", "https://evil.example", "/\\evil"} {
+	for _, next := range []string{"//evil.example", "https://evil.example", "/\\evil", "/\t/evil.example", "/\n/evil.example", "/\x7f", "", "evil"} {
 		if got := safeNext(next); got != "/" {
 			t.Errorf("safeNext(%q) = %q", next, got)
 		}
+	}
+	for _, next := range []string{"/", "/students/18100000/attendance?year=2018", "/a%2F%2Fb"} {
+		if got := safeNext(next); got != next {
+			t.Errorf("safeNext(%q) = %q, want it kept", next, got)
+		}
+	}
+	// The tab trick over HTTP: the sign-in form does not carry it on.
+	if r := h.do(c, "GET", "/login?next=%2F%09%2Fevil.example", nil); strings.Contains(r.body, "evil") {
+		t.Errorf("GET /login?next=/<tab>/evil.example: the form carries it on")
 	}
 }
 
@@ -216,5 +227,65 @@ func TestLoginRateLimit(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(h.srv.signins.WithLabelValues(signinRateLimited)); got != 1 {
 		t.Errorf("signins{rate_limited} = %v", got)
+	}
+}
+
+// An account locked before this process started (the shadow counter knows nothing of it)
+// answers a wrong password as an unknown email does — "not right", not "locked" at the first
+// try — so a stranger cannot list locked accounts; the right password is told it is locked.
+func TestLockedAccountLooksUnknownToWrongPasswords(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	acct, err := h.store.AccountByEmail(ctx, otherEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := h.store.RecordLoginFailure(ctx, acct.ID, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	known, unknown := h.client(), h.client()
+	for i := 1; i <= 4; i++ {
+		a := h.login(known, otherEmail, "wrong")
+		b := h.login(unknown, "nobody.else@example.org", "wrong")
+		if a.StatusCode != b.StatusCode || warningOf(a.body) != warningOf(b.body) {
+			t.Errorf("attempt %d: locked account %d %q, unknown %d %q", i, a.StatusCode, warningOf(a.body), b.StatusCode, warningOf(b.body))
+		}
+		if i == 1 && strings.Contains(warningOf(a.body), "locked") {
+			t.Errorf("a locked account says so at the first wrong password: %q", warningOf(a.body))
+		}
+	}
+	if r := h.login(h.client(), otherEmail, otherPass); r.StatusCode != http.StatusUnauthorized || !strings.Contains(warningOf(r.body), "locked") {
+		t.Errorf("right password on a locked account: %d %q", r.StatusCode, warningOf(r.body))
+	}
+}
+
+// The sign-in limit counts an IPv6 client by its /64, and a flood of addresses never resets it.
+func TestLimiterKeysAndEviction(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"192.0.2.7": "192.0.2.7", "2001:db8:1:2:aaaa::1": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::9": "2001:db8:1:2::/64", "::ffff:192.0.2.7": "::ffff:192.0.2.7", "not-an-ip": "not-an-ip"} {
+		if got := limiterKey(in); got != want {
+			t.Errorf("limiterKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	l := newIPLimiter(1, 2, func() time.Time { now = now.Add(time.Millisecond); return now }) // < 1 token refilled in the test
+	l.allow("2001:db8::1")
+	l.allow("2001:db8::2")
+	if l.allow("2001:db8::3") {
+		t.Error("a third try from the same /64 passed a burst of 2")
+	}
+	// The flooder keeps trying from its /64 while it floods from other addresses.
+	for i := range 2 * maxLimiterEntries {
+		l.allow(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255))
+		if i%100 == 0 && l.allow(fmt.Sprintf("2001:db8::%x", i)) {
+			t.Fatalf("the /64 was let through after %d other addresses", i)
+		}
+	}
+	if len(l.buckets) > maxLimiterEntries {
+		t.Errorf("%d buckets, more than %d", len(l.buckets), maxLimiterEntries)
 	}
 }

@@ -84,11 +84,14 @@ func VerifyPassword(password, phc string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if len(password) > MaxPasswordBytes {
-		return false, nil
+	tooLong := len(password) > MaxPasswordBytes
+	if tooLong {
+		// Never a match, but it costs the same as one: a shortcut here would tell a real
+		// account (whose sign-in writes a failed attempt) from an unknown one by timing.
+		password = password[:MaxPasswordBytes]
 	}
 	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen)
-	return subtle.ConstantTimeCompare(got, key) == 1, nil
+	return subtle.ConstantTimeCompare(got, key) == 1 && !tooLong, nil
 }
 
 // NeedsRehash reports whether phc was made with a cost other than p.

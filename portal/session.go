@@ -9,10 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/julienschmidt/httprouter"
 	"golang.org/x/time/rate"
@@ -196,9 +199,18 @@ func FormError(err error) error {
 	return fmt.Errorf("%w: %w", errBadRequest, err)
 }
 
-// safeNext keeps a post-sign-in redirect on this site.
+// safeNext keeps a post-sign-in redirect on this site: a path on this host, or "/". Browsers
+// drop tabs and newlines from a Location and read a backslash as a slash, so "/\t/evil" or
+// "/\\evil" would leave the site as "//evil": any control character or backslash is refused,
+// and what remains must parse as a path with no scheme, host or user.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' || r == utf8.RuneError }) {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") ||
+		strings.HasPrefix(u.Path, "//") {
 		return "/"
 	}
 	return next
@@ -352,11 +364,21 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.signins.WithLabelValues(signinLocked).Inc()
 		s.audit.add(mypt.AuditEntry{At: s.now(), Actor: actor(acct.ID), Action: "login_refused_locked", ClientAddr: addr})
 		s.securityEvent(r, "login_refused", "locked", "account", acct.ID)
-		v.Warning = s.lockedMessage()
+		if ok {
+			// Only someone who knows the password learns that the account is locked.
+			v.Warning = s.lockedMessage()
+		} else {
+			// A wrong password on a locked account is answered as for an email with no account
+			// (the same counter, the same messages), so "locked" at the first try does not tell
+			// a stranger that the email has an account.
+			n := s.shadow.fail(email)
+			s.failureMessage(v, n, n >= s.cfg.LockoutAttempts)
+		}
 		show(http.StatusUnauthorized)
 		return
 	}
 	if !ok {
+		s.shadow.fail(email) // counted as for any email, for the answer once the account is locked
 		f, err := s.store.RecordLoginFailure(ctx, acct.ID, s.cfg.LockoutAttempts)
 		if err != nil {
 			s.renderError(w, r, err)
@@ -471,13 +493,48 @@ type limiterEntry struct {
 	seen time.Time
 }
 
-const maxLimiterEntries = 10000
+const (
+	maxLimiterEntries = 10000
+	maxShadowEntries  = 100000 // about 6 MB
+)
+
+// limiterKey is the address a limit counts by: an IPv4 address as it is, an IPv6 address by
+// its /64, the block one subscriber is given, so a host cannot step round its limit by
+// changing the low bits of its address.
+func limiterKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || ip.Is4() || ip.Is4In6() {
+		return addr
+	}
+	p, err := ip.Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
+}
+
+// evictOldest deletes the n least recently seen entries of m.
+func evictOldest[K comparable, V any](m map[K]V, n int, seen func(V) time.Time) {
+	type kt struct {
+		k K
+		t time.Time
+	}
+	all := make([]kt, 0, len(m))
+	for k, v := range m {
+		all = append(all, kt{k, seen(v)})
+	}
+	slices.SortFunc(all, func(a, b kt) int { return a.t.Compare(b.t) })
+	for _, e := range all[:min(n, len(all))] {
+		delete(m, e.k)
+	}
+}
 
 func newIPLimiter(perMinute float64, burst int, now func() time.Time) *ipLimiter {
 	return &ipLimiter{perMin: perMinute, burst: burst, now: now, buckets: map[string]*limiterEntry{}}
 }
 
 func (l *ipLimiter) allow(addr string) bool {
+	addr = limiterKey(addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -490,7 +547,9 @@ func (l *ipLimiter) allow(addr string) bool {
 				}
 			}
 			if len(l.buckets) >= maxLimiterEntries {
-				clear(l.buckets) // under a flood of addresses, forget rather than grow
+				// Under a flood of addresses, forget the least recently seen tenth rather than
+				// grow — never every bucket at once, which would reset the flooder's own.
+				evictOldest(l.buckets, maxLimiterEntries/10, func(v *limiterEntry) time.Time { return v.seen })
 			}
 		}
 		e = &limiterEntry{lim: rate.NewLimiter(rate.Limit(l.perMin/60), l.burst)}
@@ -500,7 +559,8 @@ func (l *ipLimiter) allow(addr string) bool {
 	return e.lim.AllowN(now, 1)
 }
 
-// shadowCounter counts failures for emails that have no account, so the second failure warns
+// shadowCounter counts wrong passwords per email typed, whether or not it has an account: it
+// answers for emails with no account and for locked accounts, so the second failure warns
 // and the third says "locked" exactly as for a real account. It is in memory and bounded.
 type shadowCounter struct {
 	mu     sync.Mutex
@@ -522,17 +582,19 @@ func (c *shadowCounter) fail(email string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	if len(c.counts) >= maxLimiterEntries {
+	e, known := c.counts[key]
+	if !known && len(c.counts) >= maxShadowEntries {
+		// Full: forget the day-old entries, else the least recently seen tenth — never all at
+		// once, which would let a flood of made-up emails reset the count of the one watched.
 		for k, v := range c.counts {
 			if now.Sub(v.seen) > 24*time.Hour {
 				delete(c.counts, k)
 			}
 		}
-		if len(c.counts) >= maxLimiterEntries {
-			clear(c.counts)
+		if len(c.counts) >= maxShadowEntries {
+			evictOldest(c.counts, maxShadowEntries/10, func(v shadowEntry) time.Time { return v.seen })
 		}
 	}
-	e := c.counts[key]
 	e.n++
 	e.seen = now
 	c.counts[key] = e
