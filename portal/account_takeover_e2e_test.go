@@ -101,7 +101,13 @@ func TestAccountRequestCannotTakeOverAnExistingAccount(t *testing.T) {
 				if !strings.Contains(page, "submitted for approval") {
 					t.Fatalf("confirmation page:\n%s", page)
 				}
-				e.staffApprove(e.lastRequest("aoife@example.org").ID)
+				// Staff (only) see that the email has an account and what approving does to it.
+				q := e.lastRequest("aoife@example.org")
+				if _, detail := e.staff().get(fmt.Sprintf("/admin/requests/%d", q.ID)); !strings.Contains(detail, "This email already has an account") ||
+					!strings.Contains(detail, "password and names do not change") {
+					t.Fatalf("staff request page does not say the email has an account:\n%s", detail)
+				}
+				e.staffApprove(q.ID)
 			} else if !strings.Contains(page, "José D&#39;Arcy has been added to your account") || !strings.Contains(page, "Sign in with your existing password") {
 				t.Fatalf("confirmation page:\n%s", page)
 			}

@@ -429,6 +429,9 @@ type adminRequestView struct {
 	Pending    bool
 	CanApprove bool
 	Error      string
+	// Existing is the account the request's email already has (nil when none): approving adds
+	// the child to it and never changes its password.
+	Existing *mypt.Account
 }
 
 func (s *Server) loadRequestView(r *http.Request, id int64) (*adminRequestView, error) {
@@ -459,6 +462,17 @@ func (s *Server) loadRequestView(r *http.Request, id int64) (*adminRequestView, 
 		return nil, err
 	}
 	v.Compare = compareRequest(q, v.Student, v.Contacts)
+	if v.Pending {
+		accts, err := s.acct.store.Accounts(ctx, q.Email, 100)
+		if err != nil {
+			return nil, err
+		}
+		for i := range accts {
+			if strings.EqualFold(accts[i].Email, q.Email) {
+				v.Existing = &accts[i]
+			}
+		}
+	}
 	return v, nil
 }
 
