@@ -433,12 +433,20 @@ func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) {
 	d.Verified = true
 	d.Audit = append(d.Audit, mypt.AuditEntry{Actor: "system", Action: "request_verified", StudentID: req.StudentID,
 		Page: fmt.Sprintf("request:%d", req.ID), Detail: acctJoinName(string(d.To), d.Reason), ClientAddr: s.clientAddr(r)})
-	if _, err := a.store.DecideAccountRequest(ctx, req.ID, &mypt.TokenUse{Purpose: verifyLink.purpose, Raw: tok}, d); err != nil {
+	got, err := a.store.DecideAccountRequest(ctx, req.ID, &mypt.TokenUse{Purpose: verifyLink.purpose, Raw: tok}, d)
+	if err != nil {
 		s.linkFailed(w, r, verifyLink, err)
 		return
 	}
 	switch d.To {
 	case mypt.RequestApproved:
+		// Only the holder of the emailed link sees this page, so it may say the account existed.
+		if got.AddedToExisting {
+			s.message(w, r, http.StatusOK, student+" has been added to your account", "/login", "Sign in",
+				"Thank you for confirming your email address. Your request has been approved and "+student+" has been added to the account you already had with this email address; we have emailed you to say so.",
+				"Sign in with your existing password to see "+student+"'s records: your password has not changed, and the password typed on the request was not used.")
+			return
+		}
 		s.message(w, r, http.StatusOK, "Your account is open", "/login", "Sign in",
 			"Thank you for confirming your email address. Your request has been approved and we have emailed you to say so.",
 			"Sign in with your email address and the password you chose to see "+student+"'s records.")
@@ -487,7 +495,7 @@ func (a *accountsSite) matchDecision(ctx context.Context, s *Server, req mypt.St
 	case mypt.MatchApproved:
 		if a.cfg.ApprovalPolicy == config.ApprovalAuto {
 			d.To = mypt.RequestApproved
-			err = compose(mypt.EmailApproved)
+			d.ApprovalEmail = a.approvalEmail(req, name)
 		} else {
 			d.To, d.DecidedBy = mypt.RequestAwaitingStaff, ""
 		}
@@ -512,6 +520,21 @@ func (a *accountsSite) matchDecision(ctx context.Context, s *Server, req mypt.St
 		err = compose(mypt.EmailRejected)
 	}
 	return d, name, err
+}
+
+// approvalEmail builds the email that tells the parent request q was approved: "your account
+// is open" when the approval opened a new account, or, when the email already had one (existing),
+// "<student> has been added to your account; sign in with your existing password": an approval
+// never changes an existing account's password.
+func (a *accountsSite) approvalEmail(q mypt.StoredAccountRequest, student string) func(existing bool) (mypt.OutboxMessage, error) {
+	return func(existing bool) (mypt.OutboxMessage, error) {
+		kind := mypt.EmailApproved
+		if existing {
+			kind = mypt.EmailChildAdded
+		}
+		return a.mail.Compose(kind, q.EventKey(string(kind)), mypt.EmailData{ToEmail: q.Email,
+			ToName: acctJoinName(q.ParentFirstName, q.ParentLastName), StudentName: student})
+	}
 }
 
 // studentDisplayName is how emails and pages name the student: the MIS's preferred or legal
