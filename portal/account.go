@@ -406,11 +406,16 @@ func (s *Server) handleVerifyEmailForm(w http.ResponseWriter, r *http.Request) {
 	}
 	// A GET changes nothing: mail scanners fetch links before the parent does. The page says
 	// what is being confirmed, so a parent does not confirm a request someone else made.
-	v := &tokenView{Token: tok, Heading: "Confirm your email address",
+	v := s.verifyView(req, tok)
+	s.renderForm(w, r, http.StatusOK, "account_verify", v.Heading, v)
+}
+
+// verifyView is the confirm page of a request: what is being confirmed, and the password field.
+func (s *Server) verifyView(req mypt.StoredAccountRequest, tok string) *tokenView {
+	return &tokenView{Token: tok, Heading: "Confirm your email address",
 		Requester:   acctJoinName(req.ParentFirstName, req.ParentLastName) + " (" + req.Relationship + ")",
 		StudentName: acctJoinName(req.StudentFirstNames, req.StudentLastName) + " (Student ID " + req.StudentID + ")",
 		When:        s.londonTime(req.CreatedAt)}
-	s.renderForm(w, r, http.StatusOK, "account_verify", v.Heading, v)
 }
 
 func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) {
@@ -422,6 +427,17 @@ func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	req, ok := s.requestByToken(w, r, a, verifyLink, tok)
 	if !ok {
+		return
+	}
+	// The link proves the email address; the request's password proves the confirmer is who
+	// asked. Without it, anyone who knew a parent's and a child's details could ask for an
+	// account with a password of their own and wait for the parent to click "Confirm".
+	if match, err := VerifyPassword(r.PostFormValue("password"), req.PasswordHash); !match || err != nil {
+		v := s.verifyView(req, tok)
+		v.Errors = []fieldError{{Field: "password", Message: "Enter the password you chose when you asked for the account. " +
+			"If you did not ask for an account, do not confirm this request."}}
+		s.securityEvent(r, "verify_refused", "wrong_password")
+		s.renderForm(w, r, http.StatusBadRequest, "account_verify", v.Heading+": there is a problem", v)
 		return
 	}
 	d, student, err := a.matchDecision(ctx, s, req)

@@ -305,7 +305,12 @@ func (e *env) request(p parent) string {
 			e.t.Fatalf("verify GET: %d\n%s", code, body)
 		}
 	}
-	code, body, _ = b.post("/verify-email?token="+tok, "/verify-email", url.Values{"token": {tok}})
+	// The request's password is asked for; a wrong one confirms nothing.
+	if code, body, _ = b.post("/verify-email?token="+tok, "/verify-email", url.Values{"token": {tok}, "password": {p.password + "x"}}); code != http.StatusBadRequest ||
+		!strings.Contains(body, "Enter the password you chose") {
+		e.t.Fatalf("verify POST with a wrong password: %d\n%s", code, body)
+	}
+	code, body, _ = b.post("/verify-email?token="+tok, "/verify-email", url.Values{"token": {tok}, "password": {p.password}})
 	if code != http.StatusOK {
 		e.t.Fatalf("verify POST: %d\n%s", code, body)
 	}

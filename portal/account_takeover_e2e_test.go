@@ -92,8 +92,24 @@ func TestAccountRequestCannotTakeOverAnExistingAccount(t *testing.T) {
 				t.Fatalf("confirm page %d does not say the password stays:\n%s", code, confirm)
 			}
 
-			// The victim clicks Confirm (in the browser they are signed in with).
-			code, page, _ := victim.post("/verify-email?token="+tok, "/verify-email", url.Values{"token": {tok}})
+			// The victim clicks Confirm (in the browser they are signed in with): without the
+			// request's password — they do not know the attacker's, and their own is not it —
+			// nothing is confirmed.
+			for _, pw := range []string{"", aoife.password} {
+				code, page, _ := victim.post("/verify-email?token="+tok, "/verify-email", url.Values{"token": {tok}, "password": {pw}})
+				if code != http.StatusBadRequest || !strings.Contains(page, "Enter the password you chose when you asked for the account") {
+					t.Fatalf("confirm with password %q: %d\n%s", pw, code, page)
+				}
+			}
+			if q := e.lastRequest("aoife@example.org"); q.State != mypt.RequestUnverified {
+				t.Fatalf("a confirm without the request's password moved the request to %s", q.State)
+			}
+			if m := e.mails(); len(m) != 0 {
+				t.Fatalf("emails after a refused confirm: %+v", m)
+			}
+			// Defence in depth: even a victim talked into typing the attacker's password only
+			// gets the child added to their own account; password, names and sessions stay.
+			code, page, _ := victim.post("/verify-email?token="+tok, "/verify-email", url.Values{"token": {tok}, "password": {attack.password}})
 			if code != http.StatusOK {
 				t.Fatalf("verify POST %d:\n%s", code, page)
 			}

@@ -55,9 +55,9 @@ func TestSentTokenEmailsLeaveNoTokenAtRest(t *testing.T) {
 			t.Fatalf("request: %d\n%s", code, body)
 		}
 	}
-	confirm := func(b *browser, tok, want string) {
+	confirm := func(b *browser, p parent, tok, want string) {
 		t.Helper()
-		code, body, _ := b.post("/verify-email?token="+tok, "/verify-email", url.Values{"token": {tok}})
+		code, body, _ := b.post("/verify-email?token="+tok, "/verify-email", url.Values{"token": {tok}, "password": {p.password}})
 		if code != http.StatusOK || !strings.Contains(body, want) {
 			t.Fatalf("verify with the delivered link: %d\n%s", code, body)
 		}
@@ -69,7 +69,7 @@ func TestSentTokenEmailsLeaveNoTokenAtRest(t *testing.T) {
 	bb := e.browser(e.public.URL)
 	submit(bb, bob)
 	tokens["bob verify"] = link(t, send("bob@example.org"), "/verify-email")
-	confirm(bb, tokens["bob verify"], "consent is needed")
+	confirm(bb, bob, tokens["bob verify"], "consent is needed")
 	tokens["consent"] = link(t, send("s100@students.croydon.example.ac.uk"), "/student-consent")
 	if code, form := e.browser(e.public.URL).get("/student-consent?token=" + tokens["consent"]); code != http.StatusOK ||
 		!strings.Contains(form, "Uncle Bob (Uncle) has asked to see your college records") {
@@ -79,7 +79,7 @@ func TestSentTokenEmailsLeaveNoTokenAtRest(t *testing.T) {
 	ab := e.browser(e.public.URL)
 	submit(ab, aoife)
 	tokens["aoife verify"] = link(t, send("aoife@example.org"), "/verify-email")
-	confirm(ab, tokens["aoife verify"], "")
+	confirm(ab, aoife, tokens["aoife verify"], "")
 	send("aoife@example.org") // approved
 	if code, body, _ := ab.post("/forgot-password", "/forgot-password", url.Values{"email": {"aoife@example.org"}}); code != http.StatusOK {
 		t.Fatalf("forgot %d:\n%s", code, body)
