@@ -1,14 +1,12 @@
 package sqlite
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -255,20 +253,8 @@ func TestCrashBetweenBatches(t *testing.T) {
 	mustApply(t, s, mypt.Batch{ID: "types", Source: "push", Records: upsert(markTypes()...)})
 	s.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestCrashBetweenBatches$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashEnv+"="+path)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, sc := startChild(t, "TestCrashBetweenBatches", crashEnv, path)
 	// Let it commit some batches, then kill it while it is in the middle of others.
-	sc := bufio.NewScanner(out)
 	lastReported := 0
 	for sc.Scan() {
 		if n, ok := strings.CutPrefix(sc.Text(), "applied "); ok {
