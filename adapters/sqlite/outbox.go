@@ -330,8 +330,9 @@ func (s *Store) ListEmails(ctx context.Context, limit int) ([]mypt.OutboxMessage
 }
 
 // PurgeSentEmails deletes emails sent before the given time and returns how many went (their
-// one-time links are already scrubbed; this bounds how long recipients and subjects are kept).
-// Abandoned emails are kept.
+// one-time links are already scrubbed; this bounds how long recipients and subjects are kept),
+// then checkpoints and truncates the WAL. Abandoned emails are kept. The outbox worker calls it
+// at most once an hour.
 func (s *Store) PurgeSentEmails(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.WithTx(ctx, func(tx *sql.Tx) error {
@@ -344,6 +345,14 @@ func (s *Store) PurgeSentEmails(ctx context.Context, before time.Time) (int64, e
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: purge sent emails: %w", err)
+	}
+	// Then move the WAL into the file and truncate it, so the page images written before the
+	// scrub of a sent email's one-time link (SQLite keeps them in the WAL until it is reused)
+	// live about an hour at most. With a reader holding an old snapshot the WAL is only partly
+	// checkpointed; the next hour's purge finishes it.
+	var busy, logFrames, checkpointed int
+	if err := s.write.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &checkpointed); err != nil {
+		return n, fmt.Errorf("sqlite: checkpoint after purging sent emails: %w", err)
 	}
 	return n, nil
 }
