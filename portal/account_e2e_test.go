@@ -787,7 +787,7 @@ func TestStaffUnlocksLockedAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, acct := staff.get(page)
-	for _, want := range []string{"S100", "Siobhán Mary", "approved", "lockout", "Unlock and email the parent"} {
+	for _, want := range []string{"S100", "Siobhán Mary", "<td>Approved</td>", "locked after too many wrong passwords", "Unlock and email the parent"} {
 		if !strings.Contains(acct, want) {
 			t.Errorf("account page lacks %q", want)
 		}
