@@ -276,6 +276,9 @@ func (s *Server) handleAdminLogin(w http.ResponseWriter, r *http.Request) {
 	u, err := a.store.StaffUserByEmail(ctx, email)
 	if errors.Is(err, mypt.ErrNotFound) {
 		VerifyPassword(password, a.staffDum)
+		// Audited like a staff user's failure (a write, as theirs has), without the email typed.
+		a.store.WriteAudit(ctx, mypt.AuditEntry{At: s.now(), Actor: "unknown", Action: "staff_login_failed", ClientAddr: s.clientAddr(r),
+			Detail: "no staff user has that email"})
 		shadowFail()
 		return
 	}

@@ -208,6 +208,20 @@ func TestStaffSignInDoesNotRevealStaffEmails(t *testing.T) {
 	if u, _ := e.store.StaffUserByEmail(context.Background(), "registry@croydon.example.ac.uk"); u.LockedAt.IsZero() {
 		t.Error("the staff user was not locked")
 	}
+	// Both are audited, the unknown one without the email typed.
+	entries, _ := e.store.AuditEntries(context.Background(), time.Time{}, 100)
+	unknownFailures := 0
+	for _, en := range entries {
+		if strings.Contains(fmt.Sprintf("%+v", en), "nobody@") {
+			t.Errorf("audit entry %+v holds the unknown email", en)
+		}
+		if en.Actor == "unknown" && en.Action == "staff_login_failed" {
+			unknownFailures++
+		}
+	}
+	if unknownFailures != 7 {
+		t.Errorf("%d unknown staff sign-in failures audited, want 7", unknownFailures)
+	}
 	// The right password hears that the account is locked.
 	b := e.browser(e.internal.URL)
 	_, body, _ := b.post("/admin/login", "/admin/login", url.Values{"email": {"registry@croydon.example.ac.uk"}, "password": {"Staff-Password-Long-1"}})
