@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -358,4 +359,29 @@ func crashChild(path string) {
 		fmt.Printf("applied %d\n", i)
 	}
 	os.Exit(0)
+}
+
+// A new cache, its WAL and a backup are readable by mypt's user only.
+func TestCacheAndBackupFilesArePrivate(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes are Unix permissions; on Windows the data folder's ACL protects them")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mypt.db")
+	s := MustOpenAt(t, path, Options{})
+	mustApply(t, s, mypt.Batch{Source: "push", Records: upsert(student("S1"))})
+	backup := filepath.Join(dir, "backup.db")
+	if err := s.Backup(context.Background(), backup); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal", backup} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := fi.Mode().Perm(); m&0o077 != 0 {
+			t.Errorf("%s has mode %v: readable by others", filepath.Base(f), m)
+		}
+	}
 }
