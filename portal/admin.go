@@ -898,6 +898,7 @@ type reviewRow struct {
 	mypt.MailReviewItem
 	Received string
 	Resolved string
+	By       string // who resolved it, in words
 }
 
 type adminMailboxView struct {
@@ -939,7 +940,8 @@ func (s *Server) handleAdminMailbox(w http.ResponseWriter, r *http.Request) {
 	}
 	v := &adminMailboxView{adminBase: s.adminBase(r, "Mailbox review", "mailbox"), Status: status}
 	for _, it := range items {
-		v.Items = append(v.Items, reviewRow{MailReviewItem: it, Received: s.showTime(it.ReceivedAt), Resolved: s.showTime(it.ResolvedAt)})
+		v.Items = append(v.Items, reviewRow{MailReviewItem: it, Received: s.showTime(it.ReceivedAt), Resolved: s.showTime(it.ResolvedAt),
+			By: s.deciderText(r.Context(), it.ResolvedBy)})
 	}
 	if !s.auditNow(w, r, s.staffAudit(r, "view_mailbox_review", "", "mailbox", status)) {
 		return
