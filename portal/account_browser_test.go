@@ -100,6 +100,17 @@ func TestAccountPagesInBrowser(t *testing.T) {
 	open("staff account", fmt.Sprintf("%s/admin/accounts/%d", internal.URL, h.parent), "h1")
 	open("staff mailbox", internal.URL+"/admin/mailbox", "h1")
 	open("staff find a student", internal.URL+"/admin/students?id=nobody", "h1")
+	// The internal listener's errors are staff pages: styled by the staff stylesheet (it loads),
+	// with a working link back to the staff home.
+	for _, p := range []string{"/admin/nope", "/admin/requests?state=bogus", "/admin/audit.csv?from=bad", "/nope"} {
+		open("staff error "+p, internal.URL+p, "h1")
+		styled, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`[...document.styleSheets].some(s => (s.href || "").endsWith("/admin/static/app.css") && s.cssRules.length > 0)`))
+		if err != nil || !styled {
+			t.Errorf("staff error %s: the staff stylesheet is not applied (%v)", p, err)
+		}
+	}
+	browsertest.Run(t, ctx, "staff error page links home", chromedp.Click(chromedp.CSS(`main a[href="/admin/"]`)), chromedp.WaitVisible(chromedp.CSS(".figures")))
+	open("staff requests, all", internal.URL+"/admin/requests?state=all", "h1")
 	// At a desktop width the request page's tables (the request beside the MIS, the contacts with
 	// NOK/Verified/PR/Barred) fit without scrolling sideways.
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {

@@ -260,23 +260,52 @@ func (s *Server) handleAdminLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	const wrong = "The email address or password is not right."
+	password := r.PostFormValue("password")
+	addr := strings.ToLower(email)
+	// An unknown email, and a wrong password for a staff user already locked or disabled, are
+	// answered from the shadow counter (session.go) that also counts every wrong password for
+	// a real staff email: the same messages in the same order, so the form does not tell a
+	// stranger which emails are staff.
+	shadowFail := func() {
+		if s.shadow.fail(staffShadowKey(addr)) >= a.cfg.StaffLockoutAttempts {
+			fail(http.StatusUnauthorized, staffLockedMessage(addr))
+			return
+		}
+		fail(http.StatusUnauthorized, staffWrongMessage)
+	}
 	u, err := a.store.StaffUserByEmail(ctx, email)
 	if errors.Is(err, mypt.ErrNotFound) {
-		VerifyPassword(r.PostFormValue("password"), a.staffDum)
-		fail(http.StatusUnauthorized, wrong)
+		VerifyPassword(password, a.staffDum)
+		// Audited like a staff user's failure (a write, as theirs has), without the email typed.
+		a.store.WriteAudit(ctx, mypt.AuditEntry{At: s.now(), Actor: "unknown", Action: "staff_login_failed", ClientAddr: s.clientAddr(r),
+			Detail: "no staff user has that email"})
+		shadowFail()
 		return
 	}
 	if err != nil {
 		s.renderError(w, r, err)
 		return
 	}
-	ok, _ := VerifyPassword(r.PostFormValue("password"), u.PasswordHash)
+	ok, _ := VerifyPassword(password, u.PasswordHash)
 	if u.Disabled || !u.LockedAt.IsZero() {
-		fail(http.StatusUnauthorized, "This staff account is locked or disabled. Ask an administrator to reset it with mypt staff add.")
+		why := "locked"
+		if u.Disabled {
+			why = "disabled"
+		}
+		a.store.WriteAudit(ctx, mypt.AuditEntry{At: s.now(), Actor: staffActor(u.ID), Action: "staff_login_refused", ClientAddr: s.clientAddr(r), Detail: why})
+		switch {
+		case !ok:
+			shadowFail()
+		case u.Disabled:
+			// Only someone who knows the password learns the account's state.
+			fail(http.StatusUnauthorized, staffDisabledMessage(addr))
+		default:
+			fail(http.StatusUnauthorized, staffLockedMessage(addr))
+		}
 		return
 	}
 	if !ok {
+		s.shadow.fail(staffShadowKey(addr)) // for the answers once the user is locked
 		locked, err := a.store.RecordStaffLoginFailure(ctx, u.ID, a.cfg.StaffLockoutAttempts)
 		if err != nil {
 			s.renderError(w, r, err)
@@ -284,15 +313,15 @@ func (s *Server) handleAdminLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		a.store.WriteAudit(ctx, mypt.AuditEntry{At: s.now(), Actor: staffActor(u.ID), Action: "staff_login_failed", ClientAddr: s.clientAddr(r)})
 		if locked {
-			fail(http.StatusUnauthorized, "This staff account is now locked after too many wrong passwords.")
+			fail(http.StatusUnauthorized, staffLockedMessage(addr))
 			return
 		}
-		fail(http.StatusUnauthorized, wrong)
+		fail(http.StatusUnauthorized, staffWrongMessage)
 		return
 	}
 	if err := a.store.RecordStaffLogin(ctx, u.ID); err != nil {
 		if errors.Is(err, mypt.ErrLocked) {
-			fail(http.StatusUnauthorized, "This staff account is locked.")
+			fail(http.StatusUnauthorized, staffLockedMessage(addr))
 			return
 		}
 		s.renderError(w, r, err)
@@ -315,6 +344,21 @@ func (s *Server) handleAdminLogin(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, s.staffCookie(r, id, 0))
 	http.Redirect(w, r, v.Next, http.StatusSeeOther)
 }
+
+// The staff sign-in's answers. The commands are the real ones (cmd/mypt/staff.go).
+const staffWrongMessage = "The email address or password is not right."
+
+func staffLockedMessage(email string) string {
+	return "This staff account is now locked after too many wrong passwords. Ask an administrator to reset it with: mypt staff add --email " +
+		email + " --reset"
+}
+
+func staffDisabledMessage(email string) string {
+	return "This staff account is disabled. Ask an administrator to enable it with: mypt staff enable --email " + email
+}
+
+// staffShadowKey keeps the staff sign-in's shadow counts apart from the parents'.
+func staffShadowKey(email string) string { return "staff\x00" + email }
 
 func (s *Server) handleAdminLogout(w http.ResponseWriter, r *http.Request) {
 	ss := staffFrom(r.Context())
@@ -384,14 +428,31 @@ func (s *Server) handleAdminHome(w http.ResponseWriter, r *http.Request) {
 type adminRequestsView struct {
 	adminBase
 	State    string
-	States   []mypt.RequestState
+	States   []stateOption
 	Requests []requestRow
+}
+
+// stateOption is one choice of the request filter: the state's code and its words.
+type stateOption struct{ Value, Label string }
+
+// requestFilter is the request filter's choices after "all pending" (the default, ""): each
+// state in words, then "All".
+func requestFilter() []stateOption {
+	var opts []stateOption
+	for _, st := range mypt.RequestStates {
+		opts = append(opts, stateOption{string(st), stateWords(st)})
+	}
+	return append(opts, stateOption{"all", "All"})
 }
 
 func (s *Server) handleAdminRequests(w http.ResponseWriter, r *http.Request) {
 	state := mypt.RequestState(r.URL.Query().Get("state"))
 	states := mypt.PendingRequestStates
-	if state != "" {
+	switch state {
+	case "":
+	case "all":
+		states = mypt.RequestStates
+	default:
 		valid := false
 		for _, st := range mypt.RequestStates {
 			valid = valid || st == state
@@ -408,7 +469,7 @@ func (s *Server) handleAdminRequests(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &adminRequestsView{adminBase: s.adminBase(r, "Account requests", "requests"), State: string(state),
-		States: mypt.RequestStates, Requests: s.requestRows(reqs)}
+		States: requestFilter(), Requests: s.requestRows(reqs)}
 	s.render(w, r, http.StatusOK, "admin_requests", v)
 }
 
@@ -633,24 +694,33 @@ func (s *Server) handleAdminAccounts(w http.ResponseWriter, r *http.Request) {
 
 type linkRow struct {
 	mypt.AccountLink
-	Approved string
-	Ended    string
+	Approved   string
+	Ended      string
+	StatusText string
+	ByText     string
+	EndText    string
+}
+
+type endedRow struct {
+	mypt.AccessEnded
+	When       string
+	ReasonText string
 }
 
 type auditRow struct {
 	mypt.AuditEntry
-	When string
+	When                  string
+	Who, What, DetailText string
 }
 
 type adminAccountView struct {
 	adminBase
-	Acct      accountRow
-	Links     []linkRow
-	Ended     []mypt.AccessEnded
-	EndedWhen []string
-	Requests  []requestRow
-	History   []auditRow
-	Notice    string
+	Acct     accountRow
+	Links    []linkRow
+	Ended    []endedRow
+	Requests []requestRow
+	History  []auditRow
+	Notice   string
 }
 
 func (s *Server) handleAdminAccount(w http.ResponseWriter, r *http.Request) {
@@ -679,14 +749,16 @@ func (s *Server) handleAdminAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, l := range links {
-		v.Links = append(v.Links, linkRow{AccountLink: l, Approved: s.showTime(l.ApprovedAt), Ended: s.showTime(l.EndedAt)})
+		v.Links = append(v.Links, linkRow{AccountLink: l, Approved: s.showTime(l.ApprovedAt), Ended: s.showTime(l.EndedAt),
+			StatusText: linkStatusText(l.Status), ByText: s.deciderText(ctx, l.ApprovedBy), EndText: endReasonText(l.EndReason)})
 	}
-	if v.Ended, err = st.AccessEndedFor(ctx, id); err != nil {
+	ended, err := st.AccessEndedFor(ctx, id)
+	if err != nil {
 		s.renderError(w, r, err)
 		return
 	}
-	for _, e := range v.Ended {
-		v.EndedWhen = append(v.EndedWhen, s.showTime(e.At))
+	for _, e := range ended {
+		v.Ended = append(v.Ended, endedRow{AccessEnded: e, When: s.showTime(e.At), ReasonText: endReasonText(string(e.Reason))})
 	}
 	reqs, err := st.AccountRequestsByEmail(ctx, acct.Email)
 	if err != nil {
@@ -699,8 +771,13 @@ func (s *Server) handleAdminAccount(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
+	who := map[string]string{} // each staff user is looked up once
 	for _, e := range hist {
-		v.History = append(v.History, auditRow{AuditEntry: e, When: s.showTime(e.At)})
+		if _, ok := who[e.Actor]; !ok {
+			who[e.Actor] = s.actorText(ctx, e.Actor)
+		}
+		v.History = append(v.History, auditRow{AuditEntry: e, When: s.showTime(e.At), Who: who[e.Actor],
+			What: actionText(e.Action), DetailText: auditDetailText(e.Detail)})
 	}
 	if !s.auditNow(w, r, s.staffAudit(r, "view_account", "", fmt.Sprintf("account:%d", id), "")) {
 		return
@@ -821,6 +898,7 @@ type reviewRow struct {
 	mypt.MailReviewItem
 	Received string
 	Resolved string
+	By       string // who resolved it, in words
 }
 
 type adminMailboxView struct {
@@ -862,7 +940,8 @@ func (s *Server) handleAdminMailbox(w http.ResponseWriter, r *http.Request) {
 	}
 	v := &adminMailboxView{adminBase: s.adminBase(r, "Mailbox review", "mailbox"), Status: status}
 	for _, it := range items {
-		v.Items = append(v.Items, reviewRow{MailReviewItem: it, Received: s.showTime(it.ReceivedAt), Resolved: s.showTime(it.ResolvedAt)})
+		v.Items = append(v.Items, reviewRow{MailReviewItem: it, Received: s.showTime(it.ReceivedAt), Resolved: s.showTime(it.ResolvedAt),
+			By: s.deciderText(r.Context(), it.ResolvedBy)})
 	}
 	if !s.auditNow(w, r, s.staffAudit(r, "view_mailbox_review", "", "mailbox", status)) {
 		return

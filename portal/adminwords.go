@@ -100,7 +100,7 @@ func outcomeText(m *mypt.MatchReport) string {
 func (s *Server) deciderText(ctx context.Context, by string) string {
 	switch by {
 	case "auto":
-		return "automatically"
+		return "the portal automatically"
 	case "consent":
 		return "the student's consent"
 	}
@@ -197,4 +197,84 @@ func (s *Server) handleAdminStudent(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.render(w, r, http.StatusOK, "admin_student", v)
+}
+
+// linkStatusWords says a link's status in words.
+var linkStatusWords = map[string]string{
+	mypt.LinkApproved: "Approved",
+	mypt.LinkEnded:    "Ended",
+}
+
+func linkStatusText(st string) string {
+	if w, ok := linkStatusWords[st]; ok {
+		return w
+	}
+	return st
+}
+
+// endReasonText says why a student's access ended ("" when it has not).
+func endReasonText(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return mypt.Ineligibility(reason).Describe()
+}
+
+// actionWords says an audit action in words for the account page's history.
+var actionWords = map[string]string{
+	"login":                "signed in",
+	"login_failed":         "sign-in failed",
+	"login_refused_locked": "sign-in refused: account locked",
+	"lockout":              "locked after too many wrong passwords",
+	"logout":               "signed out",
+	"view":                 "viewed a page",
+	"password_reset":       "password reset",
+	"request_submitted":    "account request submitted",
+	"request_verified":     "email confirmed",
+	"request_superseded":   "request replaced by a newer one",
+	"consent_given":        "student gave consent",
+	"consent_declined":     "student declined consent",
+	"consent_expired":      "student's consent not given in time",
+	"approve":              "request approved",
+	"reject":               "request rejected",
+	"access_ended":         "access to a student ended",
+	"unlock":               "unlocked by staff",
+	"view_account":         "account viewed by staff",
+	"view_request":         "request viewed by staff",
+}
+
+func actionText(a string) string {
+	if w, ok := actionWords[a]; ok {
+		return w
+	}
+	return a
+}
+
+// actorText says who did something: the parent, the portal, or the staff user by name.
+func (s *Server) actorText(ctx context.Context, actor string) string {
+	switch {
+	case actor == "system":
+		return "the portal"
+	case actor == "requester":
+		return "the requester"
+	case strings.HasPrefix(actor, "account:"):
+		return "the parent"
+	}
+	return s.deciderText(ctx, actor)
+}
+
+// auditDetailText says a detail that starts with a reason code ("too_old: born …") in words.
+func auditDetailText(d string) string {
+	code, rest, ok := strings.Cut(d, ": ")
+	if !ok {
+		code, rest = d, ""
+	}
+	w := mypt.Ineligibility(code).Describe()
+	if w == code || code == "" {
+		return reasonText(d)
+	}
+	if rest == "" {
+		return w
+	}
+	return w + " (" + rest + ")"
 }

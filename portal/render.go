@@ -22,7 +22,7 @@ var assets embed.FS
 
 // requiredPages are the page templates the portal cannot start without.
 var requiredPages = []string{"error", "login", "home", "student", "attendance", "details", "further_details",
-	"achievements", "documents", "ilp_policies", "ilp_target_grades", "ilp_targets", "meetings", "help", "help_topic"}
+	"achievements", "documents", "ilp_policies", "ilp_target_grades", "ilp_targets", "meetings", "help", "help_topic", "admin_error"}
 
 // templates holds one parsed set per page: the layout and partials plus the page's own file.
 type templates struct {
@@ -274,6 +274,9 @@ func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int
 		v.Heading, v.Message = "Something went wrong", "Sorry, the page could not be shown. Please try again later."
 	}
 	v.Title = v.Heading
+	if onInternal(r) && s.renderStaffStatus(w, r, v) {
+		return // the staff site's own layout (adminerror.go)
+	}
 	set := s.tmpl.pages["error"]
 	s.fillBase(r, &v.Base)
 	var buf bytes.Buffer
@@ -290,7 +293,11 @@ func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int
 }
 
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
-	r = s.withOptionalSession(w, r)
+	if onInternal(r) {
+		r = s.withOptionalStaff(w, r)
+	} else {
+		r = s.withOptionalSession(w, r)
+	}
 	s.renderStatus(w, r, http.StatusNotFound)
 }
 

@@ -3,6 +3,8 @@ package portal
 import (
 	"context"
 	"net/http"
+
+	"mypt"
 )
 
 // routeKey carries the matched route pattern in a request's context (set by Server.handle).
@@ -26,4 +28,19 @@ func (s *Server) securityEvent(r *http.Request, event, reason string, attrs ...a
 	}
 	args = append(args, attrs...)
 	s.log.WarnContext(r.Context(), "portal: security event", args...)
+}
+
+// wellFormedStudentID reports whether id looks like a student id (at most MaxStudentIDLen
+// letters, digits and hyphens, as an account request accepts), and so may be logged. Anything
+// else a client put in the path is logged as reason=bad_id without the id.
+func wellFormedStudentID(id string) bool {
+	if id == "" || len(id) > mypt.MaxStudentIDLen {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -23,6 +23,12 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+func (b *logBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
+}
+
 // events are the WARN security events logged so far.
 func (b *logBuffer) events(t *testing.T) []map[string]any {
 	t.Helper()
@@ -89,9 +95,23 @@ func TestRefusedStudentAccessLogged(t *testing.T) {
 	if r := h.get(c, "/students/a%20b/details"); r.StatusCode != 404 {
 		t.Fatalf("malformed id: %d", r.StatusCode)
 	}
-	e = findEvent(t, &logs, "student_refused", "malformed_id")
+	e = findEvent(t, &logs, "student_refused", "bad_id")
 	if _, ok := e["student"]; ok {
 		t.Errorf("a malformed id was logged: %v", e)
+	}
+	// Printable but not a student id (letters, digits and hyphens): bad_id, not echoed.
+	for _, bad := range []string{"%3Cscript%3Ealert(1)%3C", "%3Cscript%3E", "S100%22%3E", strings.Repeat("9", 40)} {
+		logs.Reset()
+		if r := h.get(c, "/students/"+bad); r.StatusCode != 404 {
+			t.Fatalf("%s: %d", bad, r.StatusCode)
+		}
+		e = findEvent(t, &logs, "student_refused", "bad_id")
+		if _, ok := e["student"]; ok {
+			t.Errorf("a bad id was logged: %v", e)
+		}
+		if strings.Contains(logs.String(), "script") || strings.Contains(logs.String(), "999999999") {
+			t.Errorf("the bad id is echoed in the log: %s", logs.String())
+		}
 	}
 	for _, bad := range []string{"@", "Siobhán", "D'Arcy", "Bob"} {
 		for _, e := range logs.events(t) {

@@ -257,7 +257,7 @@ func (s *Server) publicHandler(router *httprouter.Router) http.Handler {
 
 // InternalHandler is the staff, MIS-push and ops site. It must never be exposed to the internet.
 func (s *Server) InternalHandler() http.Handler {
-	return s.securityHeaders(s.routesInternal())
+	return s.securityHeaders(markInternal(s.routesInternal()))
 }
 
 // routesPublic lists every route of the public listener.
@@ -308,6 +308,7 @@ func (s *Server) routesInternal() *httprouter.Router {
 	r := s.newRouter(ListenerInternal)
 	h := func(method, path string, fn http.Handler) { s.handle(r, ListenerInternal, method, path, fn) }
 
+	h("GET", "/", http.HandlerFunc(s.handleInternalRoot)) // to the staff home, /admin/
 	h("GET", "/metrics", s.optional(gathererHandler(s.opts.Gatherer)))
 	h("GET", "/healthz", HealthzHandler())
 	h("GET", "/readyz", ReadyzHandler(s.opts.Readiness))

@@ -82,8 +82,9 @@ func (s *Server) studentPage(page string, h studentHandler) http.HandlerFunc {
 		if !linked || !s.visible(a) {
 			// The audit log records only what was shown; the refusal goes to the operators' log.
 			switch {
-			case lookupID == "":
-				s.securityEvent(r, "student_refused", "malformed_id")
+			case lookupID == "" || !wellFormedStudentID(lookupID):
+				// Not a student id at all (markup, a probe): never echoed into the log.
+				s.securityEvent(r, "student_refused", "bad_id")
 			case !linked:
 				s.securityEvent(r, "student_refused", "not_linked", "student", lookupID)
 			default:

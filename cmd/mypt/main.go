@@ -48,7 +48,7 @@ Usage:
   mypt config check [--config FILE] [--print]
   mypt backup FILE [--config FILE]
   mypt restore FILE [--config FILE]
-  mypt staff add ... [--config FILE]
+  mypt staff add|list|disable|enable ... [--config FILE]
   mypt service install|uninstall|start|stop|status|run   (Windows)
   mypt version
 

@@ -62,3 +62,65 @@ func TestStaffAdd(t *testing.T) {
 		t.Fatal("reset password does not verify")
 	}
 }
+
+func TestStaffListDisableEnable(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := writeConfig(t, "data: {dir: "+dir+"}\ncollege: {name: Croydon College, public_base_url: \"https://parents.example.ac.uk\"}\n"+
+		"portal: {argon2: {memory_kib: 1024, iterations: 1}}\n")
+	var out, errOut bytes.Buffer
+	run := func(args ...string) error {
+		out.Reset()
+		errOut.Reset()
+		return runStaffIO(ctx, append(args, "--config", cfg), strings.NewReader(""), &out, &errOut)
+	}
+	for _, email := range []string{"registry@college.ac.uk", "exams@college.ac.uk"} {
+		if err := run("add", "--email", email, "--name", "Team "+email[:4]); err != nil {
+			t.Fatalf("%v: %s", err, errOut.String())
+		}
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "mypt.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := store.StaffUserByEmail(ctx, "registry@college.ac.uk")
+	raw, _, err := store.CreateStaffSession(ctx, u.ID)
+	store.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := run("disable", "--email", "Registry@College.ac.uk"); err != nil {
+		t.Fatalf("disable: %v %s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "registry@college.ac.uk disabled") {
+		t.Errorf("disable said %q", out.String())
+	}
+	if err := run("list"); err != nil {
+		t.Fatalf("list: %v %s", err, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[1], "exams@college.ac.uk") || !strings.Contains(lines[1], "active") ||
+		!strings.Contains(lines[2], "registry@college.ac.uk") || !strings.Contains(lines[2], "disabled") {
+		t.Fatalf("list:\n%s", out.String())
+	}
+	store, _ = sqlite.Open(ctx, filepath.Join(dir, "mypt.db"), sqlite.Options{})
+	if _, err := store.StaffSession(ctx, raw); err == nil {
+		t.Error("the disabled user's session survives")
+	}
+	store.Close()
+
+	if err := run("enable", "--email", "registry@college.ac.uk"); err != nil {
+		t.Fatalf("enable: %v %s", err, errOut.String())
+	}
+	run("list")
+	if strings.Contains(out.String(), "disabled") {
+		t.Errorf("still disabled:\n%s", out.String())
+	}
+	if err := run("disable", "--email", "nobody@college.ac.uk"); err == nil || !strings.Contains(err.Error(), "no staff user") {
+		t.Errorf("disable an unknown email: %v", err)
+	}
+	if err := run("disable"); err == nil {
+		t.Error("disable without --email succeeded")
+	}
+}
