@@ -64,7 +64,7 @@ func TestUnknownKeyNamesKeyAndLine(t *testing.T) {
 		{"duplicate", "log:\n  level: info\n  level: debug\n",
 			`config.yaml:3: duplicate key "level" in section log (first on line 2)`},
 		{"wrong type", "eligibility:\n  max_age: nineteen\n",
-			"config.yaml:2: eligibility.max_age: cannot unmarshal !!str `nineteen` into int"},
+			`config.yaml:2: eligibility.max_age: "nineteen" must be a whole number`},
 		{"section not a mapping", "public: 8080\n",
 			`config.yaml:1: public: must be a mapping of keys, not the value "8080"`},
 		{"a key_file for a non-secret", "public:\n  addr_file: /x\n",
@@ -117,8 +117,8 @@ func TestEnvironmentProblems(t *testing.T) {
 		want string
 	}{
 		{"unknown variable", "MYPT_PUBIC_ADDR=:1", `environment MYPT_PUBIC_ADDR: unknown variable (did you mean "MYPT_PUBLIC_ADDR"?)`},
-		{"bad int", "MYPT_ELIGIBILITY_MAX_AGE=old", "environment MYPT_ELIGIBILITY_MAX_AGE: eligibility.max_age: cannot unmarshal"},
-		{"bad bool", "MYPT_PUBLIC_TRUST_PROXY_HEADERS=sometimes", "environment MYPT_PUBLIC_TRUST_PROXY_HEADERS: public.trust_proxy_headers: cannot unmarshal"},
+		{"bad int", "MYPT_ELIGIBILITY_MAX_AGE=old", `environment MYPT_ELIGIBILITY_MAX_AGE: eligibility.max_age: "old" must be a whole number`},
+		{"bad bool", "MYPT_PUBLIC_TRUST_PROXY_HEADERS=sometimes", `environment MYPT_PUBLIC_TRUST_PROXY_HEADERS: public.trust_proxy_headers: "sometimes" must be true or false`},
 		{"unknown key in YAML value", "MYPT_COLLEGE_SITES=[{cod: X}]", `unknown key "cod" in section college.sites[0]`},
 	}
 	for _, tt := range tests {
