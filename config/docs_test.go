@@ -87,7 +87,7 @@ redacted, with ` + "`mypt config check --print`" + `.
 ## Rules
 
 - **Strict.** An unknown key is an error naming the key, its line and its section
-  (` + "`config.yaml:12: unknown key \"pubic\" in section public`" + `), and so
+  (` + "`config.yaml:12: public.pubic: unknown key`" + `), and so
   is a duplicate key or a value of the wrong type. A key left out keeps its default.
 - **Environment.** Every key can be set as ` + "`MYPT_<SECTION>_<KEY>`" + ` (the path in capitals, dots
   as underscores: ` + "`public.addr`" + ` is ` + "`MYPT_PUBLIC_ADDR`" + `, ` + "`mail.smtp.host`" + ` is

@@ -427,7 +427,7 @@ func (l *loader) decodeSection(n *yaml.Node, v reflect.Value, path string) {
 		kn, vn := n.Content[i], n.Content[i+1]
 		key := kn.Value
 		if first, dup := seen[key]; dup {
-			l.errorf(kn.Line, "duplicate key %q%s (first on line %d)", key, inSection(path), first)
+			l.errorf(kn.Line, "%s: duplicate key (first on line %d)", join(path, key), first)
 			continue
 		}
 		seen[key] = kn.Line
@@ -442,7 +442,7 @@ func (l *loader) decodeSection(n *yaml.Node, v reflect.Value, path string) {
 				continue
 			}
 		}
-		l.errorf(kn.Line, "unknown key %q%s%s", key, inSection(path), suggest(key, keysOf(fs)))
+		l.errorf(kn.Line, "%s: unknown key%s", join(path, key), suggest(key, keysOf(fs)))
 	}
 	for _, f := range fs {
 		if !isSecret(f.typ) {
@@ -466,13 +466,6 @@ func keysOf(fs []field) []string {
 		}
 	}
 	return ks
-}
-
-func inSection(path string) string {
-	if path == "" {
-		return " (top level)"
-	}
-	return " in section " + path
 }
 
 func describeNode(n *yaml.Node) string {
@@ -793,6 +786,18 @@ func (l *loader) applyEnv(root reflect.Value, env []string) {
 			l.errs = append(l.errs, e)
 		}
 	}
+}
+
+// HasEnv reports whether env (os.Environ() form) sets any configuration key, so a command
+// given no file still has a configuration to run on.
+func HasEnv(env []string) bool {
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, EnvPrefix) && !reserved(name) {
+			return true
+		}
+	}
+	return false
 }
 
 func reserved(name string) bool {

@@ -56,12 +56,13 @@ func runConfigCheck(_ context.Context, args []string, stdout, stderr io.Writer) 
 	case err != nil:
 		problems = []string{err.Error()}
 	}
+	// Problems, warnings and the verdict all go to stderr, stdout only carries --print.
 	for _, p := range problems {
-		fmt.Fprintln(stdout, p)
+		fmt.Fprintln(stderr, p)
 	}
 	if err == nil {
 		for _, w := range cfg.Warnings() {
-			fmt.Fprintln(stdout, "warning: "+w)
+			fmt.Fprintln(stderr, "warning: "+w)
 		}
 	}
 	if *print && err == nil {
