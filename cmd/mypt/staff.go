@@ -39,7 +39,7 @@ func runStaffIO(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	addr := strings.ToLower(strings.TrimSpace(*email))
 	if addr == "" || !strings.Contains(addr, "@") || strings.ContainsAny(addr, " <>\r\n") {
-		fmt.Fprintln(stderr, "mypt staff add: --email must be an email address")
+		fmt.Fprintln(stderr, "mypt: staff add: --email must be an email address")
 		return exitCode(2)
 	}
 	cfg, err := loadConfig(configPath(*cfgFile))
