@@ -41,8 +41,10 @@ const usage = `mypt — a read-only parent portal for a further-education colleg
 
 Usage:
   mypt demo [--data DIR] [--addr A] [--admin-addr A] [--students N] [--seed S]
+            [--as-of YYYY-MM-DD] [--mis push|tds] [--insecure-cookies=false]
+            [--log-level L] [--batch-rows N]
   mypt serve [--config FILE]
-  mypt sync --once [--entity E] [--full] [--config FILE]
+  mypt sync --once [--entity E] [--full] [--force] [--config FILE]
   mypt push FILE --url U --token-file F
   mypt migrate [--config FILE]
   mypt config check [--config FILE] [--print]
@@ -52,8 +54,8 @@ Usage:
   mypt service install|uninstall|start|stop|status|run   (Windows)
   mypt version
 
-The configuration file defaults to $MYPT_CONFIG; every key can be overridden with
-MYPT_<SECTION>_<KEY> (see docs/configuration.md).
+demo --students 0 (or less) means the default, 1000. The configuration file defaults to
+$MYPT_CONFIG; every key can be overridden with MYPT_<SECTION>_<KEY> (see docs/configuration.md).
 `
 
 // run is the whole program: it dispatches the subcommand in args and returns its error.
