@@ -142,3 +142,30 @@ func TestNoSupportEmailWarns(t *testing.T) {
 		t.Errorf("support_email set, still warned:\n%s", w)
 	}
 }
+
+// The README's minimal config is valid and names the support address (no such warning).
+func TestReadmeMinimalConfig(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(b), "## Configuration\n")
+	_, rest, ok := strings.Cut(rest, "```yaml\n")
+	src, _, _ := strings.Cut(rest, "```")
+	if !ok || src == "" {
+		t.Fatal("README.md's Configuration section has no yaml example")
+	}
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "mis-password")
+	os.WriteFile(pw, []byte("x\n"), 0o600)
+	c, err := Parse("README.md", []byte(strings.ReplaceAll(src, "/etc/mypt/mis-password", pw)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("README's minimal config: %v", err)
+	}
+	if w := strings.Join(c.Warnings(), "\n"); strings.Contains(w, "support_email") {
+		t.Errorf("README's minimal config warns: %s", w)
+	}
+}

@@ -25,7 +25,8 @@ type MISConfig struct {
 	User     string `yaml:"user"`
 	Password Secret `yaml:"password"`
 	// DSN, when set, is a complete sqlserver:// URL used instead of the connection keys (it holds
-	// the password, so it is a secret too; give it as dsn_file or MYPT_MIS_DSN_FILE).
+	// the password, so it is a secret too; give it as dsn_file or MYPT_MIS_DSN_FILE). A DSN that
+	// names a user but no password takes Password (e.g. password_file) as that user's password.
 	DSN Secret `yaml:"dsn"`
 	// Encrypt is "true" (default), "strict" (TDS 8: TLS before anything else), "false" (only the
 	// login packet is encrypted) or "disable". mypt never falls back to plain text by itself.
@@ -69,7 +70,8 @@ type MISConfig struct {
 	// attendance_mark). A query returns the view's columns plus RowVer, filters
 	// RowVer > @p1 AND RowVer < @p2, and ends ORDER BY RowVer.
 	Queries map[string]string `yaml:"queries"`
-	// KeyQueries override an entity's key-set query for reconciliation (one column, the key).
+	// KeyQueries override an entity's key-set query for reconciliation: a SELECT of one column,
+	// the key. Both overrides are checked at load.
 	KeyQueries map[string]string `yaml:"key_queries"`
 }
 
