@@ -47,6 +47,10 @@ func runConfigCheck(_ context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	path := configPath(*cfgFile)
+	if path == "" && !config.HasEnv(os.Environ()) {
+		fmt.Fprintln(stderr, errNoConfig)
+		return exitCode(1)
+	}
 	cfg, err := config.LoadChecked(path, os.Environ())
 	var problems []string
 	var le *config.LoadError

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -152,11 +153,16 @@ func TestServeNeedsConfig(t *testing.T) {
 			os.Unsetenv(name)
 		}
 	}
-	for _, args := range [][]string{{"serve"}, {"migrate"}, {"sync", "--once"}, {"backup", filepath.Join(t.TempDir(), "b.db")}} {
-		_, _, err := runCmd(t, args...)
-		if err == nil || !strings.Contains(err.Error(), "no configuration file given (--config FILE or MYPT_CONFIG)") || strings.Contains(err.Error(), "college.name") {
-			t.Errorf("%s without config: %v", args[0], err)
+	for _, args := range [][]string{{"serve"}, {"migrate"}, {"sync", "--once"}, {"backup", filepath.Join(t.TempDir(), "b.db")}, {"config", "check"}} {
+		_, errOut, err := runCmd(t, args...)
+		if msg := fmt.Sprint(err) + errOut; err == nil || !strings.Contains(msg, "no configuration file given (--config FILE or MYPT_CONFIG)") || strings.Contains(msg, "college.name") {
+			t.Errorf("%s without config: %v %s", args[0], err, errOut)
 		}
+	}
+	// The environment alone may configure a command.
+	t.Setenv("MYPT_COLLEGE_NAME", "Croydon College")
+	if _, errOut, _ := runCmd(t, "config", "check"); strings.Contains(errOut, "no configuration file given") || !strings.Contains(errOut, "college.public_base_url: is required") {
+		t.Errorf("config check on the environment alone: %s", errOut)
 	}
 }
 
