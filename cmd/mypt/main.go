@@ -15,6 +15,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"mypt/config"
 )
 
 func main() {
@@ -26,9 +28,23 @@ func main() {
 		if errors.As(err, &ec) {
 			os.Exit(int(ec))
 		}
-		fmt.Fprintln(os.Stderr, "mypt:", err)
+		reportError(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// reportError writes a command's error as "mypt: …". A configuration's problems are listed one
+// per line, as `mypt config check` lists them, then counted.
+func reportError(w io.Writer, err error) {
+	var le *config.LoadError
+	if errors.As(err, &le) {
+		for _, p := range le.Problems {
+			fmt.Fprintln(w, p)
+		}
+		fmt.Fprintf(w, "mypt: %d problem(s) in the configuration\n", len(le.Problems))
+		return
+	}
+	fmt.Fprintln(w, "mypt:", err)
 }
 
 // exitCode ends the process with the code and no further message (the command has already
