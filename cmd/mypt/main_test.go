@@ -138,7 +138,7 @@ func TestServeWarnsAboutMissingSourceAndMail(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.shutdown(context.Background())
-	for _, want := range []string{config.WarnNoDataSource, config.WarnNoMailTransport} {
+	for _, want := range []string{config.WarnNoDataSource, config.WarnNoMailTransport, config.WarnNoSupportEmail} {
 		if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), want) {
 			t.Errorf("start-up log lacks a WARN %q:\n%s", want, logs.String())
 		}

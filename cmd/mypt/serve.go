@@ -210,6 +210,9 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 	if !cfg.MIS.Enabled && !cfg.Push.Enabled() {
 		a.log.Warn(config.WarnNoDataSource)
 	}
+	if cfg.College.SupportEmail == "" {
+		a.log.Warn("college.support_email " + config.WarnNoSupportEmail)
+	}
 	if a.syncNow == nil && o.SyncNow != nil {
 		a.syncNow = o.SyncNow
 	}
