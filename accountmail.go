@@ -15,7 +15,8 @@ type EmailKind string
 
 const (
 	EmailVerify          EmailKind = "verify"           // to the requester: confirm your email
-	EmailApproved        EmailKind = "approved"         // to the parent: your account is open / child added
+	EmailApproved        EmailKind = "approved"         // to the parent: your new account is open
+	EmailChildAdded      EmailKind = "child_added"      // to the parent: a child was added to the account they already had
 	EmailRejected        EmailKind = "rejected"         // to the requester: generic, never says which field failed
 	EmailConsentNeeded   EmailKind = "consent_needed"   // to the requester: the student's consent is needed
 	EmailConsentRequest  EmailKind = "consent_request"  // to the student's college email: agree or decline
@@ -27,7 +28,7 @@ const (
 )
 
 // EmailKinds lists every kind (tests render each).
-var EmailKinds = []EmailKind{EmailVerify, EmailApproved, EmailRejected, EmailConsentNeeded, EmailConsentRequest,
+var EmailKinds = []EmailKind{EmailVerify, EmailApproved, EmailChildAdded, EmailRejected, EmailConsentNeeded, EmailConsentRequest,
 	EmailLocked, EmailUnlocked, EmailPasswordReset, EmailPasswordChanged, EmailAccessEnded}
 
 // MailSettings is what every account email says about the college, and the one base URL its
@@ -91,6 +92,8 @@ To complete your request, open the link below and press "Confirm my email addres
 
 {{link}}
 
+If you already have an account with this email address, confirming adds {{if .StudentName}}{{.StudentName}}{{else}}the student{{end}} to it and your password does not change: you keep signing in with your existing password. The password typed on this request is not used. To change your password, use "Forgot your password?" on the sign-in page.
+
 If you did not ask for an account, you can ignore this email; nothing will happen.`},
 	EmailApproved: {"Your {{.PortalName}} account is open", "", `Dear {{.ToName}},
 
@@ -98,9 +101,16 @@ Your account request has been approved. You can now sign in with your email addr
 
 {{login}}
 
-If you already had an account with this email address, the student has been added to it and your password is now the one you chose on this request.
-
 If you have more than one child at the college, submit a request for each child using the same email address; you will see them all on the same home screen.`},
+	EmailChildAdded: {"{{.StudentName}} has been added to your {{.PortalName}} account", "", `Dear {{.ToName}},
+
+Your account request has been approved. {{.StudentName}} has been added to your account; sign in with your existing password to see their records.
+
+{{login}}
+
+Your password has not changed: the password typed on the request is not used for an account that already exists. If you have forgotten your password, use "Forgot your password?" on the sign-in page.
+
+If you did not ask for this, email Parent Portal Support at {{.SupportEmail}} straight away.`},
 	EmailRejected: {"Your {{.PortalName}} account request", "", `Dear {{.ToName}},
 
 We are sorry, but we could not approve your account request. Either the details on the request do not match the details we hold for the student, or we could not verify your connection to the student.

@@ -34,6 +34,24 @@ func TestComposeEveryEmail(t *testing.T) {
 			switch k {
 			case EmailVerify:
 				assertContains(t, m.Text, "https://portal.example.ac.uk/verify-email?token=tok_123", "48 hours")
+				// The same email whether or not the address has an account (no enumeration), so it
+				// says what confirming does in both cases.
+				assertContains(t, m.Text, "If you already have an account with this email address, confirming adds José O’Neill to it and your password does not change")
+				assertContains(t, m.HTML, "If you already have an account with this email address, confirming adds José O’Neill to it and your password does not change")
+			case EmailApproved:
+				for _, body := range []string{m.Text, m.HTML} {
+					if strings.Contains(body, "your password is now") || strings.Contains(body, "already had an account") {
+						t.Errorf("the new-account email talks about an existing account:\n%s", body)
+					}
+				}
+			case EmailChildAdded:
+				if m.Subject != "José O’Neill has been added to your My Progress Tracker Parent Portal account" {
+					t.Errorf("subject %q", m.Subject)
+				}
+				assertContains(t, m.Text, "José O’Neill has been added to your account; sign in with your existing password",
+					"Your password has not changed", "https://portal.example.ac.uk/login")
+				assertContains(t, m.HTML, "José O’Neill has been added to your account; sign in with your existing password",
+					"Your password has not changed", `<a href="https://portal.example.ac.uk/login">`)
 			case EmailPasswordReset:
 				assertContains(t, m.Text, "https://portal.example.ac.uk/reset-password?token=tok_123")
 			case EmailConsentRequest:

@@ -58,6 +58,10 @@ type StoredAccountRequest struct {
 	ContactID  string       // the MIS contact matched on
 	AccountID  int64        // the account the request was approved into (0 before)
 	ClientAddr string
+	// AddedToExisting is set by the approval itself (it is not stored): the email already had
+	// an account, so the child was added to it and the account's password and names stayed
+	// as they were.
+	AddedToExisting bool
 }
 
 // EventKey names an email about this request in the outbox (one email per event): the id with
@@ -206,6 +210,11 @@ type RequestDecision struct {
 	ContactID string
 	// Emails are queued in the same transaction.
 	Emails []OutboxMessage
+	// ApprovalEmail, when To is approved, builds the email that tells the parent, inside the
+	// transaction once the account is known: existing is true when the email already had an
+	// account (the child was added to it; its password did not change), false when the
+	// approval opened a new one.
+	ApprovalEmail func(existing bool) (OutboxMessage, error)
 	// ConsentTTL and ConsentEmail: when To is awaiting_consent, a consent token is issued and
 	// the email ConsentEmail builds from it is queued.
 	ConsentTTL   time.Duration

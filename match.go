@@ -41,6 +41,10 @@ const (
 	// CheckRequesterEmail fails when the requester's name matches a qualifying contact but the
 	// MIS holds no email, or a different one, for that contact.
 	CheckRequesterEmail = "contact_email_on_record"
+	// CheckNoBarredContact fails when a request that would go to the student for consent is
+	// for a student one of whose contacts is barred from the portal (a court order, no
+	// contact): the barred person could ask under another first name or email, so staff decide.
+	CheckNoBarredContact = "student_has_no_barred_contact"
 )
 
 // MatchCheck is one check of a MatchReport. Detail is for staff only: it may say what the MIS
@@ -279,6 +283,7 @@ func Match(in MatchInput) MatchReport {
 		default:
 			rep.Outcome = MatchNeedsConsent
 		}
+		barredContactToStaff(&rep, in.Contacts, s.StudentID, add)
 		return rep
 	}
 	rep.ContactID = best.ContactID
@@ -303,7 +308,29 @@ func Match(in MatchInput) MatchReport {
 	if rep.Outcome == MatchRejected && !notBarred && studentOK {
 		rep.Reason = CheckContactNotBarred
 	}
+	barredContactToStaff(&rep, in.Contacts, s.StudentID, add)
 	return rep
+}
+
+// barredContactToStaff sends a request bound for the student's consent to staff instead when
+// any contact of the student is barred, naming them in the report: the student's consent is
+// not enough where a court order or a no-contact rule may stand behind the bar.
+func barredContactToStaff(rep *MatchReport, contacts []Contact, studentID string, add func(string, bool, string, ...any) bool) {
+	if rep.Outcome != MatchNeedsConsent {
+		return
+	}
+	var barred []string
+	for _, c := range contacts {
+		if c.PortalAccessBarred && (c.StudentID == "" || c.StudentID == studentID) {
+			barred = append(barred, fmt.Sprintf("%s (%s %s, relationship %q, email %q)", c.ContactID, c.FirstName, c.LastName, c.Relationship, c.Email))
+		}
+	}
+	if len(barred) == 0 {
+		add(CheckNoBarredContact, true, "no contact of the student is barred")
+		return
+	}
+	add(CheckNoBarredContact, false, "the student has a contact barred from the portal: %s; check that the requester is not them before asking the student", strings.Join(barred, "; "))
+	rep.Outcome, rep.Reason = MatchNeedsStaff, CheckNoBarredContact
 }
 
 func acctQualifies(c Contact) bool {

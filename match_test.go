@@ -199,3 +199,39 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+// A barred contact could ask under another first name or email and, as a non-next-of-kin,
+// be sent to the student for consent: where a student has a barred contact, such a request
+// goes to staff, with the barred contact named in the report.
+func TestBarredContactSendsConsentRequestsToStaff(t *testing.T) {
+	t.Parallel()
+	st := matchStudent()
+	barred := Contact{ContactID: "C9", StudentID: "S100", FirstName: "Patrick", LastName: "O'Neill-Smith", Email: "patrick@example.org",
+		Relationship: "Father", IsNextOfKin: true, HasParentalResponsibility: true, PortalAccessBarred: true}
+	req := matchRequest()
+	req.ParentFirstName, req.Email = "Pat", "pat.other@example.com" // not a contact: would need consent
+	in := MatchInput{Request: req, Student: &st, Contacts: []Contact{matchContact(), barred}, Today: Date{2026, 12, 3}, Policy: DefaultEligibility()}
+	rep := Match(in)
+	if rep.Outcome != MatchNeedsStaff || rep.Reason != CheckNoBarredContact {
+		t.Fatalf("outcome %s (%s), want needs_staff because of the barred contact", rep.Outcome, rep.Reason)
+	}
+	var detail string
+	for _, c := range rep.Checks {
+		if c.Name == CheckNoBarredContact {
+			detail = c.Detail
+		}
+	}
+	if !strings.Contains(detail, "C9 (Patrick O'Neill-Smith") {
+		t.Errorf("the report does not name the barred contact: %q", detail)
+	}
+	// Without a barred contact the same request goes to the student, as before.
+	in.Contacts = []Contact{matchContact()}
+	if rep := Match(in); rep.Outcome != MatchNeedsConsent {
+		t.Errorf("no barred contact: outcome %s, want needs_consent", rep.Outcome)
+	}
+	// A next of kin who matches is still approved when another contact is barred.
+	in.Request, in.Contacts = matchRequest(), []Contact{matchContact(), barred}
+	if rep := Match(in); rep.Outcome != MatchApproved {
+		t.Errorf("matching next of kin beside a barred contact: outcome %s (%s)", rep.Outcome, rep.Reason)
+	}
+}

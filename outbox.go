@@ -1,7 +1,10 @@
 package mypt
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/mail"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -24,6 +27,15 @@ type OutboxMessage struct {
 	Subject   string
 	Text      string // plain-text body (required)
 	HTML      string // HTML alternative (optional)
+
+	// Secret is the raw one-time token that Text and HTML carry in a link, if any (set by the
+	// store that issued it). The outbox keeps it only while the email may still be delivered:
+	// the transaction that records the email sent, given up or expired replaces every link
+	// holding it with SecretPlaceholder, and the staff-facing reads never show it.
+	Secret string
+	// SecretExpiresAt is when the token stops working; an email still pending then is given up
+	// (and scrubbed) instead of delivering a dead link. Zero: no expiry known.
+	SecretExpiresAt time.Time
 
 	CreatedAt     time.Time
 	Attempts      int
@@ -54,5 +66,56 @@ func (m OutboxMessage) Validate() error {
 	if m.Text == "" {
 		es.add("text", "is required")
 	}
+	if m.Secret != "" && strings.Contains(m.EventKey, m.Secret[:min(len(m.Secret), 8)]) {
+		es.add("event_key", "contains the one-time token (name it with SecretKey)")
+	}
 	return es.err()
+}
+
+// SecretPlaceholder replaces a one-time link in an email kept after it was sent.
+const SecretPlaceholder = "[link removed after sending]"
+
+// SecretHiddenPlaceholder replaces a one-time link in an email shown before it was sent.
+const SecretHiddenPlaceholder = "[link hidden until sent]"
+
+// SecretKey is how an event key names a one-time token: the first 16 hex digits of its
+// SHA-256, never the token itself (event keys are kept, readable, as long as the email row).
+func SecretKey(secret string) string {
+	h := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(h[:8])
+}
+
+// ScrubSecret returns body with every link (or other run of URL characters) that contains
+// secret, or its query-escaped form, replaced by placeholder. An empty secret changes nothing.
+func ScrubSecret(body, secret, placeholder string) string {
+	if secret == "" {
+		return body
+	}
+	for _, form := range []string{secret, url.QueryEscape(secret)} {
+		for {
+			i := strings.Index(body, form)
+			if i < 0 {
+				break
+			}
+			start, end := i, i+len(form)
+			for start > 0 && isLinkByte(body[start-1]) {
+				start--
+			}
+			for end < len(body) && isLinkByte(body[end]) {
+				end++
+			}
+			body = body[:start] + placeholder + body[end:]
+		}
+	}
+	return body
+}
+
+// isLinkByte reports whether c may be part of a link as the emails write it: anything but
+// white space, quotes and angle brackets (which end a link in text and in an HTML attribute).
+func isLinkByte(c byte) bool {
+	switch c {
+	case ' ', '\t', '\r', '\n', '"', '\'', '<', '>', '(', ')', '[', ']':
+		return false
+	}
+	return true
 }

@@ -352,7 +352,7 @@ func (s *Server) handleAccountRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	stored := mypt.StoredAccountRequest{AccountRequest: req, PasswordHash: hash, ClientAddr: s.clientAddr(r)}
 	id, err := a.store.CreateAccountRequest(r.Context(), stored, a.cfg.VerifyTokenTTL, func(id int64, token string) (mypt.OutboxMessage, error) {
-		return a.mail.Compose(mypt.EmailVerify, fmt.Sprintf("request:%d:verify:%s", id, token[:12]), mypt.EmailData{
+		return a.mail.Compose(mypt.EmailVerify, fmt.Sprintf("request:%d:verify:%s", id, mypt.SecretKey(token)), mypt.EmailData{
 			ToEmail: req.Email, ToName: acctJoinName(req.ParentFirstName, req.ParentLastName), Token: token, ExpiresIn: a.cfg.VerifyTokenTTL,
 			StudentName: acctJoinName(req.StudentFirstNames, req.StudentLastName) + " (Student ID " + req.StudentID + ")"})
 	})
@@ -406,11 +406,16 @@ func (s *Server) handleVerifyEmailForm(w http.ResponseWriter, r *http.Request) {
 	}
 	// A GET changes nothing: mail scanners fetch links before the parent does. The page says
 	// what is being confirmed, so a parent does not confirm a request someone else made.
-	v := &tokenView{Token: tok, Heading: "Confirm your email address",
+	v := s.verifyView(req, tok)
+	s.renderForm(w, r, http.StatusOK, "account_verify", v.Heading, v)
+}
+
+// verifyView is the confirm page of a request: what is being confirmed, and the password field.
+func (s *Server) verifyView(req mypt.StoredAccountRequest, tok string) *tokenView {
+	return &tokenView{Token: tok, Heading: "Confirm your email address",
 		Requester:   acctJoinName(req.ParentFirstName, req.ParentLastName) + " (" + req.Relationship + ")",
 		StudentName: acctJoinName(req.StudentFirstNames, req.StudentLastName) + " (Student ID " + req.StudentID + ")",
 		When:        s.londonTime(req.CreatedAt)}
-	s.renderForm(w, r, http.StatusOK, "account_verify", v.Heading, v)
 }
 
 func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) {
@@ -424,6 +429,17 @@ func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// The link proves the email address; the request's password proves the confirmer is who
+	// asked. Without it, anyone who knew a parent's and a child's details could ask for an
+	// account with a password of their own and wait for the parent to click "Confirm".
+	if match, err := VerifyPassword(r.PostFormValue("password"), req.PasswordHash); !match || err != nil {
+		v := s.verifyView(req, tok)
+		v.Errors = []fieldError{{Field: "password", Message: "Enter the password you chose when you asked for the account. " +
+			"If you did not ask for an account, do not confirm this request."}}
+		s.securityEvent(r, "verify_refused", "wrong_password")
+		s.renderForm(w, r, http.StatusBadRequest, "account_verify", v.Heading+": there is a problem", v)
+		return
+	}
 	d, student, err := a.matchDecision(ctx, s, req)
 	if err != nil {
 		s.renderError(w, r, err)
@@ -433,12 +449,20 @@ func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) {
 	d.Verified = true
 	d.Audit = append(d.Audit, mypt.AuditEntry{Actor: "system", Action: "request_verified", StudentID: req.StudentID,
 		Page: fmt.Sprintf("request:%d", req.ID), Detail: acctJoinName(string(d.To), d.Reason), ClientAddr: s.clientAddr(r)})
-	if _, err := a.store.DecideAccountRequest(ctx, req.ID, &mypt.TokenUse{Purpose: verifyLink.purpose, Raw: tok}, d); err != nil {
+	got, err := a.store.DecideAccountRequest(ctx, req.ID, &mypt.TokenUse{Purpose: verifyLink.purpose, Raw: tok}, d)
+	if err != nil {
 		s.linkFailed(w, r, verifyLink, err)
 		return
 	}
 	switch d.To {
 	case mypt.RequestApproved:
+		// Only the holder of the emailed link sees this page, so it may say the account existed.
+		if got.AddedToExisting {
+			s.message(w, r, http.StatusOK, student+" has been added to your account", "/login", "Sign in",
+				"Thank you for confirming your email address. Your request has been approved and "+student+" has been added to the account you already had with this email address; we have emailed you to say so.",
+				"Sign in with your existing password to see "+student+"'s records: your password has not changed, and the password typed on the request was not used.")
+			return
+		}
 		s.message(w, r, http.StatusOK, "Your account is open", "/login", "Sign in",
 			"Thank you for confirming your email address. Your request has been approved and we have emailed you to say so.",
 			"Sign in with your email address and the password you chose to see "+student+"'s records.")
@@ -487,7 +511,7 @@ func (a *accountsSite) matchDecision(ctx context.Context, s *Server, req mypt.St
 	case mypt.MatchApproved:
 		if a.cfg.ApprovalPolicy == config.ApprovalAuto {
 			d.To = mypt.RequestApproved
-			err = compose(mypt.EmailApproved)
+			d.ApprovalEmail = a.approvalEmail(req, name)
 		} else {
 			d.To, d.DecidedBy = mypt.RequestAwaitingStaff, ""
 		}
@@ -512,6 +536,21 @@ func (a *accountsSite) matchDecision(ctx context.Context, s *Server, req mypt.St
 		err = compose(mypt.EmailRejected)
 	}
 	return d, name, err
+}
+
+// approvalEmail builds the email that tells the parent request q was approved: "your account
+// is open" when the approval opened a new account, or, when the email already had one (existing),
+// "<student> has been added to your account; sign in with your existing password": an approval
+// never changes an existing account's password.
+func (a *accountsSite) approvalEmail(q mypt.StoredAccountRequest, student string) func(existing bool) (mypt.OutboxMessage, error) {
+	return func(existing bool) (mypt.OutboxMessage, error) {
+		kind := mypt.EmailApproved
+		if existing {
+			kind = mypt.EmailChildAdded
+		}
+		return a.mail.Compose(kind, q.EventKey(string(kind)), mypt.EmailData{ToEmail: q.Email,
+			ToName: acctJoinName(q.ParentFirstName, q.ParentLastName), StudentName: student})
+	}
 }
 
 // studentDisplayName is how emails and pages name the student: the MIS's preferred or legal
@@ -644,7 +683,7 @@ func (s *Server) handleForgotPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	_, err := a.store.IssueResetToken(ctx, email, a.cfg.ResetTokenTTL, func(acct mypt.Account, token string) (mypt.OutboxMessage, error) {
-		return a.mail.Compose(mypt.EmailPasswordReset, "reset:"+token[:16], mypt.EmailData{ToEmail: acct.Email,
+		return a.mail.Compose(mypt.EmailPasswordReset, "reset:"+mypt.SecretKey(token), mypt.EmailData{ToEmail: acct.Email,
 			ToName: acctJoinName(acct.FirstName, acct.LastName), Token: token, ExpiresIn: a.cfg.ResetTokenTTL})
 	})
 	if err != nil {

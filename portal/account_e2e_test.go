@@ -305,7 +305,12 @@ func (e *env) request(p parent) string {
 			e.t.Fatalf("verify GET: %d\n%s", code, body)
 		}
 	}
-	code, body, _ = b.post("/verify-email?token="+tok, "/verify-email", url.Values{"token": {tok}})
+	// The request's password is asked for; a wrong one confirms nothing.
+	if code, body, _ = b.post("/verify-email?token="+tok, "/verify-email", url.Values{"token": {tok}, "password": {p.password + "x"}}); code != http.StatusBadRequest ||
+		!strings.Contains(body, "Enter the password you chose") {
+		e.t.Fatalf("verify POST with a wrong password: %d\n%s", code, body)
+	}
+	code, body, _ = b.post("/verify-email?token="+tok, "/verify-email", url.Values{"token": {tok}, "password": {p.password}})
 	if code != http.StatusOK {
 		e.t.Fatalf("verify POST: %d\n%s", code, body)
 	}
@@ -363,18 +368,20 @@ func TestAccountRequestAutoApprovalEndToEnd(t *testing.T) {
 		t.Errorf("mobile stored as %q, want E.164", q.MobilePhone)
 	}
 
-	t.Run("second child joins the same account with the latest password", func(t *testing.T) {
+	t.Run("second child joins the same account, whose password stays", func(t *testing.T) {
 		second := aoife
 		second.student, second.sfirst, second.slast, second.dob = "S200", "José", "D’Arcy", "28/02/2011"
 		second.password = "Lantern-Orchid-Velvet-77"
-		if page := e.request(second); !strings.Contains(page, "Your account is open") {
+		if page := e.request(second); !strings.Contains(page, "has been added to your account") {
 			t.Fatalf("second child:\n%s", page)
 		}
-		e.mailTo("aoife@example.org")
-		if _, code, _ := e.signIn("aoife@example.org", aoife.password); code == http.StatusOK {
-			t.Fatal("the older password still works")
+		if m := e.mailTo("aoife@example.org"); !strings.Contains(m.Subject, "has been added to your") {
+			t.Fatalf("second approval email %q", m.Subject)
 		}
-		_, code, home := e.signIn("aoife@example.org", second.password)
+		if _, code, _ := e.signIn("aoife@example.org", second.password); code == http.StatusOK {
+			t.Fatal("the second request's password replaced the account's")
+		}
+		_, code, home := e.signIn("aoife@example.org", aoife.password)
 		if code != http.StatusOK || !strings.Contains(home, "S100") || !strings.Contains(home, "S200") {
 			t.Fatalf("home %d:\n%s", code, home)
 		}

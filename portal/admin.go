@@ -429,6 +429,9 @@ type adminRequestView struct {
 	Pending    bool
 	CanApprove bool
 	Error      string
+	// Existing is the account the request's email already has (nil when none): approving adds
+	// the child to it and never changes its password.
+	Existing *mypt.Account
 }
 
 func (s *Server) loadRequestView(r *http.Request, id int64) (*adminRequestView, error) {
@@ -459,6 +462,17 @@ func (s *Server) loadRequestView(r *http.Request, id int64) (*adminRequestView, 
 		return nil, err
 	}
 	v.Compare = compareRequest(q, v.Student, v.Contacts)
+	if v.Pending {
+		accts, err := s.acct.store.Accounts(ctx, q.Email, 100)
+		if err != nil {
+			return nil, err
+		}
+		for i := range accts {
+			if strings.EqualFold(accts[i].Email, q.Email) {
+				v.Existing = &accts[i]
+			}
+		}
+	}
 	return v, nil
 }
 
@@ -529,13 +543,15 @@ func (s *Server) adminDecide(w http.ResponseWriter, r *http.Request, approve boo
 	name := studentDisplayName(st, q)
 	d := mypt.RequestDecision{DecidedBy: staffActor(ss.StaffID), Reason: reason}
 	audit := s.staffAudit(r, "", q.StudentID, fmt.Sprintf("request:%d", id), reason)
-	var kind mypt.EmailKind
 	if approve {
 		d.From = []mypt.RequestState{mypt.RequestAwaitingStaff}
-		d.To, kind, audit.Action = mypt.RequestApproved, mypt.EmailApproved, "approve"
+		d.To, audit.Action = mypt.RequestApproved, "approve"
 		if d.Reason == "" {
 			d.Reason = "approved by staff"
 		}
+		// Which approval email goes out (new account, or child added to the account the email
+		// already has, whose password does not change) is decided in the approval's transaction.
+		d.ApprovalEmail = a.approvalEmail(q, name)
 	} else {
 		if reason == "" {
 			s.renderRequestProblem(w, r, id, http.StatusBadRequest,
@@ -543,15 +559,15 @@ func (s *Server) adminDecide(w http.ResponseWriter, r *http.Request, approve boo
 			return
 		}
 		d.From = []mypt.RequestState{mypt.RequestAwaitingStaff, mypt.RequestAwaitingConsent}
-		d.To, kind, audit.Action = mypt.RequestRejected, mypt.EmailRejected, "reject"
+		d.To, audit.Action = mypt.RequestRejected, "reject"
+		m, err := a.mail.Compose(mypt.EmailRejected, q.EventKey(string(mypt.EmailRejected)), mypt.EmailData{ToEmail: q.Email,
+			ToName: acctJoinName(q.ParentFirstName, q.ParentLastName), StudentName: name})
+		if err != nil {
+			s.renderError(w, r, err)
+			return
+		}
+		d.Emails = []mypt.OutboxMessage{m}
 	}
-	m, err := a.mail.Compose(kind, q.EventKey(string(kind)), mypt.EmailData{ToEmail: q.Email,
-		ToName: acctJoinName(q.ParentFirstName, q.ParentLastName), StudentName: name})
-	if err != nil {
-		s.renderError(w, r, err)
-		return
-	}
-	d.Emails = []mypt.OutboxMessage{m}
 	d.Audit = []mypt.AuditEntry{audit}
 	got, err := a.store.DecideAccountRequest(ctx, id, nil, d)
 	if errors.Is(err, mypt.ErrConflict) {

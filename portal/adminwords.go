@@ -47,6 +47,7 @@ var reasonWords = map[string]string{
 	mypt.CheckContactNotBarred:       "the contact is barred from the portal",
 	mypt.CheckNamesExact:             "names differ from the MIS only by accents",
 	mypt.CheckRequesterEmail:         "the requester's name matches a contact, but the MIS holds no or another email for them",
+	mypt.CheckNoBarredContact:        "the student has a contact barred from the portal: check the requester is not them",
 	"failed_attempts":                "too many wrong passwords",
 }
 
@@ -63,6 +64,7 @@ var checkWords = map[string]string{
 	mypt.CheckContactNotBarred:       "Not barred",
 	mypt.CheckNamesExact:             "Names spelt exactly as in the MIS",
 	mypt.CheckRequesterEmail:         "Contact's email on record",
+	mypt.CheckNoBarredContact:        "No barred contact (before asking the student)",
 }
 
 func reasonText(r string) string {

@@ -57,7 +57,7 @@ type Auth interface {
 	TouchSession(ctx context.Context, idHash []byte, at time.Time) error
 	DeleteSession(ctx context.Context, idHash []byte) error
 	DeleteExpiredSessions(ctx context.Context, idleBefore, createdBefore time.Time) (int64, error)
-	SetPasswordHash(ctx context.Context, accountID int64, hash string) error
+	SetPasswordHash(ctx context.Context, accountID int64, oldHash, hash string) error
 	WriteAudit(ctx context.Context, entries ...mypt.AuditEntry) error
 }
 

@@ -413,7 +413,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if NeedsRehash(acct.PasswordHash, s.argon) {
 		// The configured cost changed: store the same password at the new cost.
 		if h, err := HashPassword(password, s.argon); err == nil {
-			if err := s.store.SetPasswordHash(ctx, acct.ID, h); err != nil {
+			// Only over the hash just verified: a reset meanwhile keeps its new password.
+			if err := s.store.SetPasswordHash(ctx, acct.ID, acct.PasswordHash, h); err != nil && !errors.Is(err, mypt.ErrConflict) {
 				s.log.Error("portal: re-hash password", "err", err)
 			}
 		}

@@ -52,8 +52,8 @@ type OutboxOptions struct {
 	BackoffMin  time.Duration // wait after the first failure; default 30s
 	BackoffMax  time.Duration // longest wait between attempts; default 1h
 	MaxAttempts int           // attempts before an email is given up; default 25 (about a day)
-	// RetainSent is how long sent emails are kept (their bodies hold one-time links);
-	// 0 keeps them for ever (config's default is 7 days).
+	// RetainSent is how long sent emails are kept (for the audit trail: the store has already
+	// scrubbed their one-time links); 0 keeps them for ever (config's default is 7 days).
 	RetainSent time.Duration
 }
 

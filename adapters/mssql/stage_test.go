@@ -83,21 +83,7 @@ func TestFaultMidMultiBatchPassLeavesCacheUnchanged(t *testing.T) {
 				if f.Rows >= 3*batch && staged < 2 {
 					t.Errorf("the fault struck after %d staged batches; it was meant to strike mid-pass", staged)
 				}
-				after := dump(t, r.store)
-				if len(after) != len(before) {
-					t.Errorf("a failed pass left %d rows in the cache, %d before it", len(after), len(before))
-				}
-				for k, h := range before {
-					if after[k] != h {
-						t.Fatalf("cache changed by a failed pass: %s", k)
-					}
-				}
-				if wm := watermarks(t, r.store); fmt.Sprint(wm) != fmt.Sprint(wmBefore) {
-					t.Fatalf("watermark moved: %v → %v", wmBefore, wm)
-				}
-				if got := count(t, r.store, "pull_stage", "1=1"); got != 0 {
-					t.Errorf("%d staged batches left behind by the failed pass", got)
-				}
+				assertCacheAsBefore(t, r.store, before, wmBefore)
 			})
 		}
 		if err := r.puller.RunOnce(ctx, mypt.EntityAttendanceMark, false); err != nil {

@@ -163,6 +163,27 @@ func keyCol(e mypt.Entity) string {
 	return string(e) + "_id"
 }
 
+// assertCacheAsBefore fails t unless the cache holds exactly the rows and watermarks it held
+// before a failed pass, and no staged batch is left behind.
+func assertCacheAsBefore(t *testing.T, s *sqlite.Store, before map[string]string, wmBefore map[mypt.Entity]string) {
+	t.Helper()
+	after := dump(t, s)
+	if len(after) != len(before) {
+		t.Errorf("a failed pass left %d rows in the cache, %d before it", len(after), len(before))
+	}
+	for k, h := range before {
+		if after[k] != h {
+			t.Fatalf("cache changed by a failed pass: %s", k)
+		}
+	}
+	if wm := watermarks(t, s); fmt.Sprint(wm) != fmt.Sprint(wmBefore) {
+		t.Fatalf("watermark moved: %v → %v", wmBefore, wm)
+	}
+	if got := count(t, s, "pull_stage", "1=1"); got != 0 {
+		t.Errorf("%d staged batches left behind by the failed pass", got)
+	}
+}
+
 func watermarks(t *testing.T, s *sqlite.Store) map[mypt.Entity]string {
 	out := map[mypt.Entity]string{}
 	for _, e := range mypt.Entities {
@@ -542,15 +563,7 @@ func TestFaultsLeaveCacheUnchanged(t *testing.T) {
 				if took := time.Since(start); f.Kind == mssqltest.FaultStall && took > 10*time.Second {
 					t.Errorf("the stalled pass took %s; it must end at its 3s timeout", took)
 				}
-				after := dump(t, r.store)
-				for k, h := range before {
-					if after[k] != h {
-						t.Fatalf("cache changed by a failed pass: %s", k)
-					}
-				}
-				if wm := watermarks(t, r.store); fmt.Sprint(wm) != fmt.Sprint(wmBefore) {
-					t.Fatalf("watermark moved: %v → %v", wmBefore, wm)
-				}
+				assertCacheAsBefore(t, r.store, before, wmBefore)
 				if f.Kind != mssqltest.FaultError {
 					// The next pass runs on a new connection.
 					if err := r.puller.RunOnce(ctx, mypt.EntityStudent, false); err != nil {

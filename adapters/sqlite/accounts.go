@@ -57,6 +57,16 @@ func (s *Store) issueTokenTx(ctx context.Context, tx *sql.Tx, purpose mypt.Token
 	return raw, nil
 }
 
+// withSecret marks m as carrying the one-time token raw (issued now for ttl), so the outbox
+// scrubs it once the email is sent, given up or expired.
+func (s *Store) withSecret(m mypt.OutboxMessage, raw string, ttl time.Duration) mypt.OutboxMessage {
+	m.Secret = raw
+	if ttl > 0 {
+		m.SecretExpiresAt = s.now().Add(ttl)
+	}
+	return m
+}
+
 func nullID(id int64) any {
 	if id == 0 {
 		return nil
@@ -165,7 +175,7 @@ func (s *Store) CreateAccountRequest(ctx context.Context, r mypt.StoredAccountRe
 		if err != nil {
 			return err
 		}
-		_, err = s.EnqueueEmailTx(ctx, tx, m)
+		_, err = s.EnqueueEmailTx(ctx, tx, s.withSecret(m, raw, verifyTTL))
 		return err
 	})
 	if err != nil {
@@ -214,9 +224,12 @@ func (s *Store) AccountRequestsByEmail(ctx context.Context, email string) ([]myp
 
 // DecideAccountRequest moves request id to d.To in one transaction: it uses the token (if
 // use is not nil; ErrNotFound if it is not a valid token of this request), checks the current
-// state (ErrConflict when it is not one of d.From), and on approval creates the account (or,
-// when the email already has one, sets its password to this request's: the latest password
-// wins) and links the student. Emails and audit entries commit with the change.
+// state (ErrConflict when it is not one of d.From), and on approval creates the account with
+// the request's password, or, when the email already has an account, only links the student
+// to it: an approval never changes an existing account's password or names (whoever filled in
+// the request need not be the account's owner). The approval email d.ApprovalEmail builds for
+// the case found, d.Emails and the audit entries commit with the change. Once the request is
+// decided its password hash is cleared, whatever the outcome.
 func (s *Store) DecideAccountRequest(ctx context.Context, id int64, use *mypt.TokenUse, d mypt.RequestDecision) (mypt.StoredAccountRequest, error) {
 	var out mypt.StoredAccountRequest
 	err := s.WithTx(ctx, func(tx *sql.Tx) error {
@@ -260,8 +273,17 @@ func (s *Store) DecideAccountRequest(ctx context.Context, id int64, use *mypt.To
 			q.DecidedAt = now
 		}
 		if d.To == mypt.RequestApproved {
-			if q.AccountID, err = s.approveTx(ctx, tx, q, now); err != nil {
+			if q.AccountID, q.AddedToExisting, err = s.approveTx(ctx, tx, q, now); err != nil {
 				return err
+			}
+			if d.ApprovalEmail != nil {
+				m, err := d.ApprovalEmail(q.AddedToExisting)
+				if err != nil {
+					return err
+				}
+				if _, err := s.EnqueueEmailTx(ctx, tx, m); err != nil {
+					return err
+				}
 			}
 		}
 		if d.To == mypt.RequestAwaitingConsent && d.ConsentEmail != nil {
@@ -273,7 +295,7 @@ func (s *Store) DecideAccountRequest(ctx context.Context, id int64, use *mypt.To
 			if err != nil {
 				return err
 			}
-			if _, err := s.EnqueueEmailTx(ctx, tx, m); err != nil {
+			if _, err := s.EnqueueEmailTx(ctx, tx, s.withSecret(m, raw, d.ConsentTTL)); err != nil {
 				return err
 			}
 		}
@@ -365,19 +387,29 @@ func (s *Store) supersedeTx(ctx context.Context, tx *sql.Tx, q mypt.StoredAccoun
 	return nil
 }
 
-// approveTx creates or updates the account for request q and links its student.
-func (s *Store) approveTx(ctx context.Context, tx *sql.Tx, q mypt.StoredAccountRequest, now time.Time) (int64, error) {
-	if q.PasswordHash == "" {
-		return 0, fmt.Errorf("request %d has no password to open an account with: %w", q.ID, mypt.ErrConflict)
-	}
-	var accountID int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO account (email, first_name, last_name, password_hash, created_at, password_changed_at)
-		VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash, password_changed_at = excluded.password_changed_at
-		RETURNING account_id`, NormalizeEmail(q.Email), q.ParentFirstName, q.ParentLastName, q.PasswordHash,
-		FormatTime(now), FormatTime(now)).Scan(&accountID)
-	if err != nil {
-		return 0, fmt.Errorf("open account: %w", err)
+// approveTx links request q's student to the account of q's email, opening the account with
+// q's password when the email has none, and reports whether the account already existed. An
+// existing account is left exactly as it is (password, names, lock, sessions): the request
+// proves control of the email, not knowledge of the account's password, so its password must
+// not replace the one the owner set; it is discarded with the decided request.
+func (s *Store) approveTx(ctx context.Context, tx *sql.Tx, q mypt.StoredAccountRequest, now time.Time) (accountID int64, existing bool, err error) {
+	email := NormalizeEmail(q.Email)
+	err = tx.QueryRowContext(ctx, `SELECT account_id FROM account WHERE email = ?`, email).Scan(&accountID)
+	switch {
+	case err == nil:
+		existing = true
+	case errors.Is(err, sql.ErrNoRows):
+		if q.PasswordHash == "" {
+			return 0, false, fmt.Errorf("request %d has no password to open an account with: %w", q.ID, mypt.ErrConflict)
+		}
+		err = tx.QueryRowContext(ctx, `INSERT INTO account (email, first_name, last_name, password_hash, created_at, password_changed_at)
+			VALUES (?, ?, ?, ?, ?, ?) RETURNING account_id`, email, q.ParentFirstName, q.ParentLastName, q.PasswordHash,
+			FormatTime(now), FormatTime(now)).Scan(&accountID)
+		if err != nil {
+			return 0, false, fmt.Errorf("open account: %w", err)
+		}
+	default:
+		return 0, false, fmt.Errorf("find account: %w", err)
 	}
 	by := q.DecidedBy
 	if by == "" {
@@ -389,9 +421,9 @@ func (s *Store) approveTx(ctx context.Context, tx *sql.Tx, q mypt.StoredAccountR
 		status = 'approved', approved_at = excluded.approved_at, approved_by = excluded.approved_by, ended_at = NULL, end_reason = ''`,
 		accountID, q.StudentID, q.ContactID, q.Relationship, FormatTime(now), by)
 	if err != nil {
-		return 0, fmt.Errorf("link student: %w", err)
+		return 0, false, fmt.Errorf("link student: %w", err)
 	}
-	return accountID, nil
+	return accountID, existing, nil
 }
 
 func nullTime(t time.Time) any {
@@ -438,7 +470,7 @@ func (s *Store) IssueResetToken(ctx context.Context, email string, ttl time.Dura
 		if err != nil {
 			return err
 		}
-		_, err = s.EnqueueEmailTx(ctx, tx, m)
+		_, err = s.EnqueueEmailTx(ctx, tx, s.withSecret(m, raw, ttl))
 		return err
 	})
 	if err != nil {
@@ -804,7 +836,9 @@ func (s *Store) CountAccounts(ctx context.Context) (mypt.AccountCounts, error) {
 // requests decided more than p.RejectedDays ago, accounts with no approved child whose last
 // link ended (or which were created, if never linked) more than p.NoChildrenDays ago and that
 // have no pending request, and tokens expired more than a day ago. A zero or negative
-// setting keeps those records.
+// setting keeps those records. Whatever the settings, an unverified request whose link has
+// expired loses its password hash at once: it can never be confirmed, so the hash is not
+// kept until the request itself goes.
 func (s *Store) PurgeRetention(ctx context.Context, now time.Time, p mypt.RetentionPolicy) (mypt.PurgeCounts, error) {
 	var c mypt.PurgeCounts
 	days := func(n int) string { return FormatTime(now.Add(-time.Duration(n) * 24 * time.Hour)) }
@@ -816,6 +850,11 @@ func (s *Store) PurgeRetention(ctx context.Context, now time.Time, p mypt.Retent
 			}
 			*dst, err = res.RowsAffected()
 			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE account_request SET password_hash = '' WHERE state = 'unverified'
+			AND password_hash <> '' AND NOT EXISTS (SELECT 1 FROM one_time_token t WHERE t.request_id = account_request.request_id
+				AND t.purpose = 'verify' AND t.used_at IS NULL AND t.expires_at > ?)`, FormatTime(now)); err != nil {
+			return fmt.Errorf("clear expired requests' passwords: %w", err)
 		}
 		if p.UnverifiedDays > 0 {
 			if err := exec(&c.Unverified, `DELETE FROM account_request WHERE state = 'unverified' AND created_at < ?`, days(p.UnverifiedDays)); err != nil {

@@ -30,7 +30,7 @@ func storedRequest(email, studentID string) mypt.StoredAccountRequest {
 func composeVerify(token *string) func(int64, string) (mypt.OutboxMessage, error) {
 	return func(id int64, raw string) (mypt.OutboxMessage, error) {
 		*token = raw
-		m := email(fmt.Sprintf("verify:%d:%s", id, raw[:8]))
+		m := email(fmt.Sprintf("verify:%d:%s", id, mypt.SecretKey(raw)))
 		m.Text = "link " + raw
 		return m, nil
 	}
@@ -87,7 +87,7 @@ func TestAccountRequestLifecycle(t *testing.T) {
 		t.Fatalf("approved email not queued: %v", err)
 	}
 
-	// A second child from the same email joins the same account; the latest password wins.
+	// A second child from the same email joins the same account; its password stays.
 	clock.Advance(time.Hour)
 	id2, err := s.CreateAccountRequest(ctx, storedRequest("parent@example.org", "S2"), 48*time.Hour, composeVerify(&tok))
 	if err != nil {
@@ -95,12 +95,12 @@ func TestAccountRequestLifecycle(t *testing.T) {
 	}
 	got2, err := s.DecideAccountRequest(ctx, id2, nil, mypt.RequestDecision{From: []mypt.RequestState{mypt.RequestUnverified},
 		To: mypt.RequestApproved, DecidedBy: "staff:1"})
-	if err != nil || got2.AccountID != a.ID {
+	if err != nil || got2.AccountID != a.ID || !got2.AddedToExisting || got2.PasswordHash != "" {
 		t.Fatalf("second child: %+v %v", got2, err)
 	}
 	a2, _ := s.AccountByEmail(ctx, "parent@example.org")
-	if a2.PasswordHash != "hash-S2" {
-		t.Fatalf("password %q, want the latest", a2.PasswordHash)
+	if a2.PasswordHash != "hash-S1" {
+		t.Fatalf("password %q, want the account's own hash-S1", a2.PasswordHash)
 	}
 	links, _ = s.LinkedStudents(ctx, a.ID)
 	if len(links) != 2 {
@@ -163,7 +163,7 @@ func TestResetPasswordClearsLockAndSessions(t *testing.T) {
 	var tok string
 	found, err = s.IssueResetToken(ctx, "P@example.org", time.Hour, func(a mypt.Account, raw string) (mypt.OutboxMessage, error) {
 		tok = raw
-		return email("reset:" + raw[:8]), nil
+		return email("reset:" + mypt.SecretKey(raw)), nil
 	})
 	if err != nil || !found {
 		t.Fatalf("known email: %v %v", found, err)
@@ -176,6 +176,9 @@ func TestResetPasswordClearsLockAndSessions(t *testing.T) {
 	}
 	if a.Locked() || a.FailedAttempts != 0 || a.PasswordHash != "new" {
 		t.Fatalf("after reset %+v", a)
+	}
+	if _, err := s.FindEmail(ctx, "changed:1"); err != nil {
+		t.Fatalf("the password-changed notice is not queued with the reset: %v", err)
 	}
 	var n int
 	s.ReadDB().QueryRow(`SELECT COUNT(*) FROM session WHERE account_id = ?`, id).Scan(&n)
@@ -328,5 +331,224 @@ func TestVerifyTokenUsedOnceUnderRace(t *testing.T) {
 	}
 	if n, _ := s.CountPendingEmails(ctx); n != 2 { // the verification email and one approval
 		t.Fatalf("%d emails queued, want 2", n)
+	}
+}
+
+// An approval for an email that already has an account never changes that account: whoever
+// filled in the request proved (by the verify link) only that the email reaches them, not that
+// they know the account's password. The pen test's takeover: the attacker requests with the
+// victim's email and a password of their choosing; the victim confirms. Under both approval
+// policies (auto at verification, manual by staff) the account keeps its password, names,
+// password-changed time and sessions; the child is linked; the request's hash is cleared; and
+// the approval email is the "added to your account" variant.
+func TestApproveForExistingEmailKeepsTheAccount(t *testing.T) {
+	t.Parallel()
+	for _, policy := range []string{"auto", "manual"} {
+		t.Run(policy, func(t *testing.T) {
+			t.Parallel()
+			s, clock := openOutboxStore(t)
+			ctx := context.Background()
+			owner := mypt.Account{Email: "victim@example.org", FirstName: "Aoife", LastName: "Owner", PasswordHash: "owner-hash"}
+			acctID, err := s.CreateAccount(ctx, owner)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sessID, _, err := s.CreateSession(ctx, acctID, "127.0.0.1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, _ := s.Account(ctx, acctID)
+			clock.Advance(time.Hour)
+
+			attack := storedRequest("Victim@Example.org", "S7")
+			attack.ParentFirstName, attack.ParentLastName, attack.PasswordHash = "Mallory", "Attacker", "attacker-hash"
+			var tok string
+			id, err := s.CreateAccountRequest(ctx, attack, 48*time.Hour, composeVerify(&tok))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var existingSeen []bool
+			approvalEmail := func(existing bool) (mypt.OutboxMessage, error) {
+				existingSeen = append(existingSeen, existing)
+				kind := "approved"
+				if existing {
+					kind = "child_added"
+				}
+				return email(fmt.Sprintf("request:%d:%s", id, kind)), nil
+			}
+			verify := mypt.RequestDecision{From: []mypt.RequestState{mypt.RequestUnverified}, Verified: true, ContactID: "C7",
+				DecidedBy: "auto", To: mypt.RequestApproved, ApprovalEmail: approvalEmail}
+			if policy == "manual" {
+				verify = mypt.RequestDecision{From: []mypt.RequestState{mypt.RequestUnverified}, Verified: true, ContactID: "C7",
+					To: mypt.RequestAwaitingStaff}
+			}
+			got, err := s.DecideAccountRequest(ctx, id, &mypt.TokenUse{Purpose: mypt.TokenVerify, Raw: tok}, verify)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if policy == "manual" {
+				if got.State != mypt.RequestAwaitingStaff || got.PasswordHash != "attacker-hash" {
+					t.Fatalf("waiting for staff: %+v", got)
+				}
+				clock.Advance(time.Hour)
+				got, err = s.DecideAccountRequest(ctx, id, nil, mypt.RequestDecision{From: []mypt.RequestState{mypt.RequestAwaitingStaff},
+					To: mypt.RequestApproved, DecidedBy: "staff:1", Reason: "approved by staff", ApprovalEmail: approvalEmail})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got.State != mypt.RequestApproved || got.AccountID != acctID || !got.AddedToExisting || got.PasswordHash != "" {
+				t.Fatalf("approved request: %+v", got)
+			}
+			if len(existingSeen) != 1 || !existingSeen[0] {
+				t.Fatalf("approval email built with existing=%v, want [true]", existingSeen)
+			}
+			after, err := s.Account(ctx, acctID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after.PasswordHash != "owner-hash" || after.FirstName != "Aoife" || after.LastName != "Owner" ||
+				!after.PasswordChangedAt.Equal(before.PasswordChangedAt) || after.Email != "victim@example.org" {
+				t.Fatalf("account changed by the approval:\nbefore %+v\nafter  %+v", before, after)
+			}
+			if sess, err := s.Session(ctx, sessID); err != nil || sess.AccountID != acctID {
+				t.Fatalf("the owner's session ended: %+v %v", sess, err)
+			}
+			links, _ := s.LinkedStudents(ctx, acctID)
+			if len(links) != 1 || links[0].StudentID != "S7" || links[0].ContactID != "C7" || links[0].Status != mypt.LinkApproved {
+				t.Fatalf("links %+v", links)
+			}
+			if _, err := s.FindEmail(ctx, fmt.Sprintf("request:%d:child_added", id)); err != nil {
+				t.Fatalf("child-added email not queued: %v", err)
+			}
+			if _, err := s.FindEmail(ctx, fmt.Sprintf("request:%d:approved", id)); !errors.Is(err, mypt.ErrNotFound) {
+				t.Fatalf("new-account email queued for an existing account: %v", err)
+			}
+			var stored string
+			if err := s.ReadDB().QueryRow(`SELECT password_hash FROM account_request WHERE request_id = ?`, id).Scan(&stored); err != nil || stored != "" {
+				t.Fatalf("request keeps the password hash %q at rest (%v)", stored, err)
+			}
+			var n int
+			s.ReadDB().QueryRow(`SELECT COUNT(*) FROM account`).Scan(&n)
+			if n != 1 {
+				t.Fatalf("%d accounts, want the one", n)
+			}
+		})
+	}
+}
+
+// A request's password hash is kept only while the request can still become an account: every
+// decided outcome clears it, and an unverified request whose link expired loses it at the next
+// purge, long before the request itself goes.
+func TestRequestPasswordHashIsNotKeptOnceUseless(t *testing.T) {
+	t.Parallel()
+	s, clock := openOutboxStore(t)
+	ctx := context.Background()
+	stored := func(id int64) string {
+		t.Helper()
+		var h string
+		if err := s.ReadDB().QueryRow(`SELECT password_hash FROM account_request WHERE request_id = ?`, id).Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	var tok string
+	newAcct, _ := s.CreateAccountRequest(ctx, storedRequest("new@example.org", "S1"), 48*time.Hour, composeVerify(&tok))
+	rejected, _ := s.CreateAccountRequest(ctx, storedRequest("rej@example.org", "S1"), 48*time.Hour, composeVerify(&tok))
+	consent, _ := s.CreateAccountRequest(ctx, storedRequest("con@example.org", "S1"), 48*time.Hour, composeVerify(&tok))
+	waiting, _ := s.CreateAccountRequest(ctx, storedRequest("wait@example.org", "S1"), 48*time.Hour, composeVerify(&tok))
+	lapsed, _ := s.CreateAccountRequest(ctx, storedRequest("lapsed@example.org", "S1"), 48*time.Hour, composeVerify(&tok))
+	fresh, _ := s.CreateAccountRequest(ctx, storedRequest("fresh@example.org", "S1"), 48*time.Hour, composeVerify(&tok))
+	from := []mypt.RequestState{mypt.RequestUnverified}
+	for _, d := range []struct {
+		id int64
+		d  mypt.RequestDecision
+	}{
+		{newAcct, mypt.RequestDecision{From: from, To: mypt.RequestApproved, DecidedBy: "auto"}},
+		{rejected, mypt.RequestDecision{From: from, To: mypt.RequestRejected, DecidedBy: "auto"}},
+		{consent, mypt.RequestDecision{From: from, To: mypt.RequestAwaitingConsent, ConsentTTL: time.Hour,
+			ConsentEmail: func(string) (mypt.OutboxMessage, error) { return email("consent:1"), nil }}},
+		{waiting, mypt.RequestDecision{From: from, To: mypt.RequestAwaitingStaff}},
+	} {
+		if _, err := s.DecideAccountRequest(ctx, d.id, nil, d.d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if stored(newAcct) != "" || stored(rejected) != "" {
+		t.Fatalf("decided requests keep their hash: %q %q", stored(newAcct), stored(rejected))
+	}
+	if stored(consent) == "" || stored(waiting) == "" {
+		t.Fatal("a request still waiting lost the password it may open an account with")
+	}
+	// The consent link expires unanswered: rejected, hash gone.
+	clock.Advance(2 * time.Hour)
+	if n, err := s.ExpireConsentRequests(ctx, func(mypt.StoredAccountRequest) (mypt.OutboxMessage, error) {
+		return email("consent-expired:1"), nil
+	}); err != nil || n != 1 {
+		t.Fatalf("expire consent: %d %v", n, err)
+	}
+	if stored(consent) != "" {
+		t.Fatal("the expired consent request keeps its hash")
+	}
+	// Staff reject the one waiting.
+	if _, err := s.DecideAccountRequest(ctx, waiting, nil, mypt.RequestDecision{From: []mypt.RequestState{mypt.RequestAwaitingStaff},
+		To: mypt.RequestRejected, DecidedBy: "staff:1", Reason: "no"}); err != nil {
+		t.Fatal(err)
+	}
+	if stored(waiting) != "" {
+		t.Fatal("the staff-rejected request keeps its hash")
+	}
+	// The verify links: one lapses (48 h), the other was sent later and still works.
+	if _, err := s.WriteDB().Exec(`UPDATE one_time_token SET expires_at = ? WHERE request_id = ?`,
+		sqlite.FormatTime(clock.Now().Add(100*time.Hour)), fresh); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(48 * time.Hour)
+	if _, err := s.PurgeRetention(ctx, clock.Now(), mypt.DefaultRetention()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AccountRequest(ctx, lapsed); err != nil {
+		t.Fatalf("the lapsed request went before its retention: %v", err)
+	}
+	if stored(lapsed) != "" {
+		t.Fatal("an unverified request whose link expired keeps its hash")
+	}
+	if stored(fresh) != "hash-S1" {
+		t.Fatalf("an unverified request whose link still works lost its hash: %q", stored(fresh))
+	}
+}
+
+// The re-hash at sign-in replaces only the hash the sign-in verified: a reset committed in
+// between keeps its new password (a re-hash of the old one must not undo it).
+func TestSetPasswordHashReplacesOnlyTheVerifiedHash(t *testing.T) {
+	t.Parallel()
+	s, _ := openOutboxStore(t)
+	ctx := context.Background()
+	id, err := s.CreateAccount(ctx, mypt.Account{Email: "p@example.org", FirstName: "P", LastName: "Q", PasswordHash: "old-cost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, _, err := s.CreateSession(ctx, id, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPasswordHash(ctx, id, "old-cost", "new-cost"); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := s.Account(ctx, id); a.PasswordHash != "new-cost" {
+		t.Fatalf("hash %q after the re-hash", a.PasswordHash)
+	}
+	if _, err := s.Session(ctx, sess); err != nil {
+		t.Fatalf("a re-hash ended the session: %v", err)
+	}
+	// A reset changed the password after the sign-in read "new-cost"... and before its re-hash.
+	if _, err := s.WriteDB().Exec(`UPDATE account SET password_hash = 'after-reset' WHERE account_id = ?`, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPasswordHash(ctx, id, "new-cost", "rehash-of-old-password"); !errors.Is(err, mypt.ErrConflict) {
+		t.Fatalf("stale re-hash: %v, want ErrConflict", err)
+	}
+	if a, _ := s.Account(ctx, id); a.PasswordHash != "after-reset" {
+		t.Fatalf("a stale re-hash replaced the reset's password: %q", a.PasswordHash)
 	}
 }

@@ -183,10 +183,14 @@ func (s *Store) RecordLoginSuccess(ctx context.Context, accountID int64) error {
 	return nil
 }
 
-// SetPasswordHash replaces the stored hash of the same password (a re-hash at a new cost after
-// a successful sign-in). It is not a password change: sessions and password_changed_at stay.
-func (s *Store) SetPasswordHash(ctx context.Context, accountID int64, hash string) error {
-	return s.execOne(ctx, "set password hash", `UPDATE account SET password_hash = ? WHERE account_id = ?`, hash, accountID)
+// SetPasswordHash replaces the stored hash oldHash (the one a sign-in just verified) with hash,
+// a re-hash of the same password at a new cost. It is not a password change (sessions and
+// password_changed_at stay), so it only ever replaces oldHash: when the account's hash is no
+// longer oldHash (a reset changed the password meanwhile) nothing changes and it returns
+// ErrConflict, so a re-hash of the old password can never undo a reset.
+func (s *Store) SetPasswordHash(ctx context.Context, accountID int64, oldHash, hash string) error {
+	return s.execOneErr(ctx, "set password hash", mypt.ErrConflict, `UPDATE account SET password_hash = ?
+		WHERE account_id = ? AND password_hash = ?`, hash, accountID, oldHash)
 }
 
 // Lock locks the account now with reason (staff action); a locked account stays locked.

@@ -11,11 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
-// PreviousSuffix is appended to the cache's file names by Restore to keep the
-// cache it replaced (mypt.db.before-restore and its -wal), until the next
-// restore overwrites it.
+// PreviousSuffix starts the names under which Restore keeps the cache it
+// replaced, with its WAL: mypt.db.before-restore-20261203T140501Z(-wal). Each
+// restore keeps its own; none is ever overwritten (delete old ones by hand).
 const PreviousSuffix = ".before-restore"
 
 // Backup writes a consistent copy of the cache behind db to dest with VACUUM
@@ -38,6 +39,10 @@ func Backup(ctx context.Context, db *sql.DB, dest string) error {
 
 	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, tmp); err != nil {
 		return fmt.Errorf("sqlite: backup to %s: vacuum into: %w", dest, err)
+	}
+	// Personal data and password hashes: readable by mypt's user only, whatever the umask.
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return fmt.Errorf("sqlite: backup to %s: %w", dest, err)
 	}
 	if err := backupIntegrityCheck(ctx, tmp); err != nil {
 		return fmt.Errorf("sqlite: backup to %s: copy failed its check: %w", dest, err)
@@ -81,49 +86,69 @@ func BackupFile(ctx context.Context, dbPath, dest string) error {
 // start half-way either) and refuses a src that is not an intact mypt cache
 // (SQLite integrity check, a schema_migrations table). src is copied into the
 // data directory first and renamed over dbPath, so a crash leaves either the
-// old cache or the new one. The old cache and its WAL are kept under
-// dbPath+PreviousSuffix; a WAL of the old cache never meets the new file.
-func Restore(ctx context.Context, src, dbPath string) error {
+// old cache or the new one. The old cache and its WAL are kept under a name
+// of their own, dbPath+PreviousSuffix+"-<UTC time>", which Restore returns
+// ("" when there was no cache); a WAL of the old cache never meets the new file.
+func Restore(ctx context.Context, src, dbPath string) (kept string, err error) {
 	lock, err := AcquireLock(dbPath)
 	if err != nil {
-		return err // already "sqlite: …"; the caller says it was a restore
+		return "", err // already "sqlite: …"; the caller says it was a restore
 	}
 	defer lock.Release()
 
 	if err := ValidateCache(ctx, src); err != nil {
-		return fmt.Errorf("sqlite: restore %s: %w", src, err)
+		return "", fmt.Errorf("sqlite: restore %s: %w", src, err)
 	}
 	dir := filepath.Dir(dbPath)
 	tmp, err := backupTempName(dir, filepath.Base(dbPath)+".restoring-")
 	if err != nil {
-		return fmt.Errorf("sqlite: restore %s: %w", src, err)
+		return "", fmt.Errorf("sqlite: restore %s: %w", src, err)
 	}
 	defer backupRemoveTemp(tmp)
 	if err := backupCopy(ctx, src, tmp); err != nil {
-		return fmt.Errorf("sqlite: restore %s: %w", src, err)
+		return "", fmt.Errorf("sqlite: restore %s: %w", src, err)
 	}
 	if err := ValidateCache(ctx, tmp); err != nil { // the copy, not just the source
-		return fmt.Errorf("sqlite: restore %s: copy failed its check: %w", src, err)
+		return "", fmt.Errorf("sqlite: restore %s: copy failed its check: %w", src, err)
 	}
 
 	// Keep the replaced cache with its WAL and shared-memory files renamed
 	// together (SQLite finds a WAL by name), and remove the live names so
 	// the new file starts with no WAL of the old one.
-	prev := dbPath + PreviousSuffix
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		if err := os.Remove(prev + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("sqlite: restore: remove older %s: %w", prev+suffix, err)
-		}
+	prev, err := keepName(dbPath)
+	if err != nil {
+		return "", fmt.Errorf("sqlite: restore: %w", err)
+	}
+	if _, err := os.Stat(dbPath); errors.Is(err, fs.ErrNotExist) {
+		prev = ""
 	}
 	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if prev == "" {
+			break
+		}
 		if err := os.Rename(dbPath+suffix, prev+suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("sqlite: restore: keep %s: %w", dbPath+suffix, err)
+			return "", fmt.Errorf("sqlite: restore: keep %s: %w", dbPath+suffix, err)
 		}
 	}
 	if err := os.Rename(tmp, dbPath); err != nil {
-		return fmt.Errorf("sqlite: restore %s: %w", src, err)
+		return "", fmt.Errorf("sqlite: restore %s: %w", src, err)
 	}
-	return backupSyncDir(dir)
+	return prev, backupSyncDir(dir)
+}
+
+// keepName is a name for the replaced cache that no file has yet.
+func keepName(dbPath string) (string, error) {
+	base := dbPath + PreviousSuffix + "-" + time.Now().UTC().Format("20060102T150405Z")
+	for i := 0; i < 100; i++ {
+		name := base
+		if i > 0 {
+			name = fmt.Sprintf("%s-%d", base, i)
+		}
+		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("no free name beside %s for the replaced cache", dbPath)
 }
 
 // ValidateCache reports whether the file at path is an intact mypt cache:

@@ -96,7 +96,7 @@ func TestStoreBackupDuringSyncAndPageViews(t *testing.T) {
 		if err := os.MkdirAll(filepath.Dir(fresh), 0o750); err != nil {
 			t.Fatal(err)
 		}
-		if err := Restore(ctx, b, fresh); err != nil {
+		if _, err := Restore(ctx, b, fresh); err != nil {
 			t.Fatalf("restore %s: %v", b, err)
 		}
 		restored := MustOpenAt(t, fresh, Options{})
@@ -125,7 +125,7 @@ func TestStoreBackupDuringSyncAndPageViews(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lock.Release()
-	if err := Restore(ctx, after, live); !errors.Is(err, ErrCacheInUse) {
+	if _, err := Restore(ctx, after, live); !errors.Is(err, ErrCacheInUse) {
 		t.Fatalf("restore over the running daemon's cache: %v, want ErrCacheInUse", err)
 	}
 }

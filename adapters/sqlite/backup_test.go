@@ -190,7 +190,7 @@ func TestBackupWhileWritersRunThenRestoreIntoFreshDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := backups[len(backups)-1]
-	if err := Restore(ctx, last, fresh); err != nil {
+	if _, err := Restore(ctx, last, fresh); err != nil {
 		t.Fatalf("restore into a fresh directory: %v", err)
 	}
 	restored := openRawCache(t, fresh)
@@ -248,17 +248,17 @@ func TestRestoreRefusesWhileTheCacheIsLocked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Restore(ctx, backup, live)
+	_, err = Restore(ctx, backup, live)
 	if !errors.Is(err, ErrCacheInUse) || !strings.Contains(err.Error(), fmt.Sprint(os.Getpid())) {
 		t.Fatalf("restore while locked: %v; want ErrCacheInUse naming pid %d", err, os.Getpid())
 	}
-	if _, err := os.Stat(live + PreviousSuffix); err == nil {
+	if kept, _ := filepath.Glob(live + PreviousSuffix + "*"); len(kept) != 0 {
 		t.Fatal("refused restore still moved the live cache")
 	}
 	if err := lock.Release(); err != nil {
 		t.Fatal(err)
 	}
-	if err := Restore(ctx, backup, live); err != nil {
+	if _, err := Restore(ctx, backup, live); err != nil {
 		t.Fatalf("restore after the daemon stopped: %v", err)
 	}
 }
@@ -320,7 +320,7 @@ func TestRestoreRefusesFilesThatAreNotAMyptCache(t *testing.T) {
 		{"a directory", dir, "not a regular file"},
 	}
 	for _, c := range cases {
-		err := Restore(ctx, c.src, live)
+		_, err := Restore(ctx, c.src, live)
 		t.Logf("%s: %v", c.name, err)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: restore error %v, want one containing %q", c.name, err, c.want)
@@ -329,7 +329,7 @@ func TestRestoreRefusesFilesThatAreNotAMyptCache(t *testing.T) {
 	if after := dumpRawCache(t, live); strings.Join(after, ",") != strings.Join(before, ",") {
 		t.Fatalf("refused restores changed the live cache: %v -> %v", before, after)
 	}
-	if _, err := os.Stat(live + PreviousSuffix); err == nil {
+	if kept, _ := filepath.Glob(live + PreviousSuffix + "*"); len(kept) != 0 {
 		t.Fatal("a refused restore moved the live cache aside")
 	}
 }
@@ -362,7 +362,8 @@ func TestRestoreKeepsThePreviousCacheWithItsWAL(t *testing.T) {
 		}
 	}
 
-	if err := Restore(ctx, backup, live); err != nil {
+	kept, err := Restore(ctx, backup, live)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(live + "-wal"); err == nil {
@@ -371,8 +372,20 @@ func TestRestoreKeepsThePreviousCacheWithItsWAL(t *testing.T) {
 	if got := dumpRawCache(t, live); len(got) != 1 || !strings.Contains(got[0], "from-backup") {
 		t.Fatalf("restored cache = %v", got)
 	}
-	if got := dumpRawCache(t, live+PreviousSuffix); len(got) != 1 || !strings.Contains(got[0], "only-in-wal") {
+	if got := dumpRawCache(t, kept); len(got) != 1 || !strings.Contains(got[0], "only-in-wal") {
 		t.Fatalf("previous cache kept with its WAL = %v", got)
+	}
+	// A second restore (a wrong choice corrected) keeps the cache it replaces under a new name:
+	// the cache from before the first restore is still there.
+	again, err := Restore(ctx, backup, live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again == kept || again == "" {
+		t.Fatalf("second restore kept the replaced cache as %q (first %q)", again, kept)
+	}
+	if got := dumpRawCache(t, kept); len(got) != 1 || !strings.Contains(got[0], "only-in-wal") {
+		t.Fatalf("the second restore overwrote the first one's kept cache: %v", got)
 	}
 }
 

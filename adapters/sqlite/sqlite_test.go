@@ -1,9 +1,12 @@
 package sqlite
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -180,4 +183,24 @@ func queryInt(tb testing.TB, db *sql.DB, q string, args ...any) int {
 		tb.Fatalf("%s: %v", q, err)
 	}
 	return n
+}
+
+// startChild runs this test binary again as a child process running only test name, with
+// env=value set (the child's cue to play its part), and returns it with a scanner of its
+// stdout. The child ends within 90 s at the latest.
+func startChild(t *testing.T, name, env, value string) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+name+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env+"="+value)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, bufio.NewScanner(out)
 }

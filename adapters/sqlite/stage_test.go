@@ -1,13 +1,11 @@
 package sqlite
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -158,19 +156,7 @@ func TestKilledWhilePublishingFinishesAtNextPass(t *testing.T) {
 	}
 	s.Close()
 
-	cctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(cctx, os.Args[0], "-test.run=^TestKilledWhilePublishingFinishesAtNextPass$", "-test.count=1")
-	cmd.Env = append(os.Environ(), stageCrashEnv+"="+path)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(out)
+	cmd, sc := startChild(t, "TestKilledWhilePublishingFinishesAtNextPass", stageCrashEnv, path)
 	for sc.Scan() && !strings.Contains(sc.Text(), "publishing") {
 	}
 	// Kill it once the first staged batches have been applied.

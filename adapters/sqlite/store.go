@@ -101,6 +101,17 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("sqlite: create directory for %s: %w", path, err)
 		}
 	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		// A new cache is created readable by mypt's user only (SQLite gives its WAL and
+		// shared-memory files the same mode), whatever the umask: it holds personal data.
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err == nil {
+			err = f.Close()
+		}
+		if err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("sqlite: create %s: %w", path, err)
+		}
+	}
 	write, err := sql.Open("sqlite", dsn(path, "immediate", false))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

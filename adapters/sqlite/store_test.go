@@ -1,15 +1,14 @@
 package sqlite
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -254,20 +253,8 @@ func TestCrashBetweenBatches(t *testing.T) {
 	mustApply(t, s, mypt.Batch{ID: "types", Source: "push", Records: upsert(markTypes()...)})
 	s.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestCrashBetweenBatches$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashEnv+"="+path)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, sc := startChild(t, "TestCrashBetweenBatches", crashEnv, path)
 	// Let it commit some batches, then kill it while it is in the middle of others.
-	sc := bufio.NewScanner(out)
 	lastReported := 0
 	for sc.Scan() {
 		if n, ok := strings.CutPrefix(sc.Text(), "applied "); ok {
@@ -358,4 +345,29 @@ func crashChild(path string) {
 		fmt.Printf("applied %d\n", i)
 	}
 	os.Exit(0)
+}
+
+// A new cache, its WAL and a backup are readable by mypt's user only.
+func TestCacheAndBackupFilesArePrivate(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes are Unix permissions; on Windows the data folder's ACL protects them")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mypt.db")
+	s := MustOpenAt(t, path, Options{})
+	mustApply(t, s, mypt.Batch{Source: "push", Records: upsert(student("S1"))})
+	backup := filepath.Join(dir, "backup.db")
+	if err := s.Backup(context.Background(), backup); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal", backup} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := fi.Mode().Perm(); m&0o077 != 0 {
+			t.Errorf("%s has mode %v: readable by others", filepath.Base(f), m)
+		}
+	}
 }

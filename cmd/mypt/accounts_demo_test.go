@@ -101,7 +101,7 @@ func TestDemoNewcomerRequestsAnAccount(t *testing.T) {
 		t.Fatal("no verification link in the email")
 	}
 	tok := m[1]
-	page = postForm(t, parent, publicURL, "/verify-email?token="+tok, "/verify-email", url.Values{"token": {tok}})
+	page = postForm(t, parent, publicURL, "/verify-email?token="+tok, "/verify-email", url.Values{"token": {tok}, "password": {pw}})
 	if !strings.Contains(page, "Your account is open") {
 		t.Fatalf("confirmation page:\n%.3000s", page)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"mypt/adapters/sqlite"
 )
@@ -34,16 +33,16 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 // restoreCache puts the backup src in place of the cache at dbPath and says what it did.
 func restoreCache(ctx context.Context, src, dbPath string, stdout io.Writer) error {
-	_, statErr := os.Stat(dbPath)
-	if err := sqlite.Restore(ctx, src, dbPath); err != nil {
+	kept, err := sqlite.Restore(ctx, src, dbPath)
+	if err != nil {
 		if errors.Is(err, sqlite.ErrCacheInUse) {
 			return fmt.Errorf("restore: %w; stop the service first (systemctl stop mypt, or mypt service stop)", err)
 		}
 		return fmt.Errorf("restore: %w", err)
 	}
 	fmt.Fprintf(stdout, "restored %s into %s\n", src, dbPath)
-	if statErr == nil {
-		fmt.Fprintf(stdout, "the replaced cache is kept as %s\n", dbPath+sqlite.PreviousSuffix)
+	if kept != "" {
+		fmt.Fprintf(stdout, "the replaced cache is kept as %s\n", kept)
 	}
 	return nil
 }

@@ -166,7 +166,7 @@ func demo(ctx context.Context, o demoOptions, stdout io.Writer, logger *slog.Log
 				}
 			}()
 			syncNow.set(a.syncTrigger(d.Puller))
-			misLine = "mis " + d.Addr
+			misLine = "mis " + d.Addr + " " + d.DSNFile
 		} else if _, err := feedCollege(ctx, a, college, pushURL, pushToken, o); err != nil {
 			return nil, err
 		}

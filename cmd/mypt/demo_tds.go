@@ -27,6 +27,8 @@ type DemoTDS struct {
 	Puller *syncer.Puller
 	Addr   string // host:port of the TDS server, safe to print (`mis <addr>` in the demo's output)
 	DSN    string // includes the demo login's password: never log it
+	// DSNFile holds DSN (mode 0600), for mis.dsn_file / MYPT_MIS_DSN_FILE.
+	DSNFile string
 }
 
 // startDemoTDS loads rows into a fresh mssqltest server (contract views, TLS on, a demo SQL
@@ -64,6 +66,12 @@ func startDemoTDS(ctx context.Context, dir string, rows []mypt.Row, store *sqlit
 	mis.PollInterval = 30 * time.Second
 	d.DSN = srv.DSN() // encrypt=true, the demo server's certificate trusted by file
 	d.Addr = srv.Addr()
+	// The DSN (with the demo-only password) in a file of its own, so `mypt sync --once` can be
+	// pointed at the demo's MIS: MYPT_MIS_DSN_FILE=DIR/mis/dsn.
+	d.DSNFile = filepath.Join(mdir, "dsn")
+	if err := os.WriteFile(d.DSNFile, []byte(d.DSN+"\n"), 0o600); err != nil {
+		return fail(fmt.Errorf("demo: %w", err))
+	}
 	src, err := openMISSource(ctx, mis, d.DSN, logger)
 	if err != nil {
 		return fail(err)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -185,6 +186,14 @@ func TestDemoTDS(t *testing.T) {
 	lines, publicURL, internalURL := startDemoVia(t, 10, "tds")
 	if !strings.HasPrefix(lines[len(lines)-2], "mis 127.0.0.1:") {
 		t.Errorf("no mis line before the push line: %q", lines)
+	}
+	// The DSN file beside it is private and names the demo's server, for `mypt sync --once`.
+	if mf := strings.Fields(lines[len(lines)-2]); len(mf) != 3 {
+		t.Errorf("mis line %q: want mis <addr> <dsn file>", lines[len(lines)-2])
+	} else if fi, err := os.Stat(mf[2]); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("DSN file %s: %v %v", mf[2], fi, err)
+	} else if dsn, _ := os.ReadFile(mf[2]); !strings.HasPrefix(string(dsn), "sqlserver://") || !strings.Contains(string(dsn), mf[1]) {
+		t.Errorf("DSN file does not name the server %s", mf[1])
 	}
 	f := strings.Fields(lines[0])
 	home := login(t, newClient(t), publicURL, f[1], f[2])

@@ -124,7 +124,7 @@ func TestRecordRunThenNotifies(t *testing.T) {
 	var n int
 	var s syncDone
 	s.add(func() { n++ })
-	rec := recordRunThen(func(context.Context, syncer.Run) error { return fmt.Errorf("disk full") }, s.notify)
+	rec := recordRunThen(func(context.Context, syncer.Run) error { return fmt.Errorf("disk full") }, func(syncer.Run) { s.notify() })
 	if err := rec(context.Background(), syncer.Run{Entity: mypt.EntityStudent}); err == nil || n != 1 {
 		t.Fatalf("err %v, notified %d times", err, n)
 	}

@@ -98,14 +98,10 @@ func (p *switchProxy) setUp(up bool) {
 	}
 }
 
-// TestReadyzFollowsTheMIS: the real pull loop over go-mssqldb to the TDS
-// test server, and /readyz built from opsReadinessChecks on the same
-// registry. Not ready before the first pass; ready after it; the MIS goes
-// away past the allowed age and /readyz answers 503 naming the sync check;
-// the MIS comes back, a pass succeeds, ready again.
-func TestReadyzFollowsTheMIS(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
+// proxiedMIS is a TDS test server holding rows, reached through a proxy the test can cut:
+// the DSN to use and the proxy.
+func proxiedMIS(t *testing.T, ctx context.Context, rows []mypt.Row) (*url.URL, *switchProxy) {
+	t.Helper()
 	srv, err := mssqltest.New(mssqltest.Options{TLS: mssqltest.TLSOptional, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -113,12 +109,6 @@ func TestReadyzFollowsTheMIS(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	if err := mssql.CreateContract(ctx, srv); err != nil {
 		t.Fatal(err)
-	}
-	dob, _ := mypt.ParseDate("2008-03-14")
-	rows := []mypt.Row{
-		mypt.MarkType{Mark: "/", Description: "Present", Status: 1},
-		mypt.Student{StudentID: "S1", LegalFirstNames: "Ann", LegalLastName: "Lee", DateOfBirth: dob,
-			College: "north", Status: mypt.StudentCurrent},
 	}
 	if err := mssql.LoadRows(ctx, srv, nil, rows); err != nil {
 		t.Fatal(err)
@@ -129,11 +119,32 @@ func TestReadyzFollowsTheMIS(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.Host = proxy.ln.Addr().String()
+	return u, proxy
+}
 
+// steppingClock is a clock at 3 December 2026 09:00 UTC that moves only when advanced.
+func steppingClock() (clock func() time.Time, advance func(time.Duration)) {
 	var mu sync.Mutex
 	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	return func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+		func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+}
+
+// TestReadyzFollowsTheMIS: the real pull loop over go-mssqldb to the TDS
+// test server, and /readyz built from opsReadinessChecks on the same
+// registry. Not ready before the first pass; ready after it; the MIS goes
+// away past the allowed age and /readyz answers 503 naming the sync check;
+// the MIS comes back, a pass succeeds, ready again.
+func TestReadyzFollowsTheMIS(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dob, _ := mypt.ParseDate("2008-03-14")
+	u, proxy := proxiedMIS(t, ctx, []mypt.Row{
+		mypt.MarkType{Mark: "/", Description: "Present", Status: 1},
+		mypt.Student{StudentID: "S1", LegalFirstNames: "Ann", LegalLastName: "Lee", DateOfBirth: dob,
+			College: "north", Status: mypt.StudentCurrent},
+	})
+	clock, advance := steppingClock()
 
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "mypt.db"), sqlite.Options{Now: clock})
 	if err != nil {
@@ -207,28 +218,8 @@ func TestReadyzFollowsTheMIS(t *testing.T) {
 func TestReadyzAfterRestart(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv, err := mssqltest.New(mssqltest.Options{TLS: mssqltest.TLSOptional, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	if err := mssql.CreateContract(ctx, srv); err != nil {
-		t.Fatal(err)
-	}
-	if err := mssql.LoadRows(ctx, srv, nil, testRows(2)); err != nil {
-		t.Fatal(err)
-	}
-	proxy := newSwitchProxy(t, srv.Addr())
-	u, err := url.Parse(srv.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Host = proxy.ln.Addr().String()
-
-	var mu sync.Mutex
-	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	u, proxy := proxiedMIS(t, ctx, testRows(2))
+	clock, advance := steppingClock()
 	mis := config.DefaultMIS()
 	mis.RetryAttempts, mis.RetryBackoff, mis.RetryMaxBackoff = 1, time.Millisecond, time.Millisecond
 	mis.PassTimeout = 30 * time.Second

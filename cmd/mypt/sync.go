@@ -114,7 +114,7 @@ func openMISSource(ctx context.Context, mis config.MISConfig, dsn string, logger
 // afterRun, when set, is called after every entity's pass has been recorded (serve passes the
 // eligibility sweep's Notify, so access that a sync ended ends at once).
 func newMISPuller(mis config.MISConfig, src syncer.Source, store *sqlite.Store, logger *slog.Logger,
-	reg prometheus.Registerer, now func() time.Time, afterRun func()) (*syncer.Puller, error) {
+	reg prometheus.Registerer, now func() time.Time, afterRun func(syncer.Run)) (*syncer.Puller, error) {
 	loc, err := misLocation(mis)
 	if err != nil {
 		return nil, err
@@ -150,13 +150,13 @@ func newMISPuller(mis config.MISConfig, src syncer.Source, store *sqlite.Store, 
 
 // recordRunThen records the run, then calls after (when set) whatever the record's outcome: a
 // failed pass may still have committed batches.
-func recordRunThen(record func(context.Context, syncer.Run) error, after func()) func(context.Context, syncer.Run) error {
+func recordRunThen(record func(context.Context, syncer.Run) error, after func(syncer.Run)) func(context.Context, syncer.Run) error {
 	if after == nil {
 		return record
 	}
 	return func(ctx context.Context, r syncer.Run) error {
 		err := record(ctx, r)
-		after()
+		after(r)
 		return err
 	}
 }
@@ -263,11 +263,13 @@ func syncOnce(ctx context.Context, sf syncFlags, env syncEnv) error {
 	if !src.SnapshotIsolation() {
 		env.Logger.Warn("mis: reading in READ COMMITTED")
 	}
-	p, err := newMISPuller(env.MIS, src, store, env.Logger, prometheus.NewRegistry(), env.Now, nil)
+	// This command's own runs, as they are recorded: not other processes' rows of the history.
+	var runs []syncer.Run
+	p, err := newMISPuller(env.MIS, src, store, env.Logger, prometheus.NewRegistry(), env.Now,
+		func(r syncer.Run) { runs = append(runs, r) })
 	if err != nil {
 		return err
 	}
-	started := env.Now()
 	switch {
 	case *force:
 		if *full {
@@ -279,20 +281,13 @@ func syncOnce(ctx context.Context, sf syncFlags, env syncEnv) error {
 	default:
 		err = p.RunOnce(ctx, e, *full)
 	}
-	runs, herr := store.SyncRuns(ctx, e, 200)
-	if herr == nil {
-		for i := len(runs) - 1; i >= 0; i-- {
-			r := runs[i]
-			if r.StartedAt.Before(started.Add(-time.Second)) {
-				continue
-			}
-			status := "ok"
-			if !r.Success {
-				status = "FAILED: " + firstLine(r.Error)
-			}
-			fmt.Fprintf(env.Stdout, "%-16s %-11s read=%d upserted=%d unchanged=%d rejected=%d deleted=%d %s\n",
-				r.Entity, r.Kind, r.Read, r.Upserted, r.Unchanged, r.Rejected, r.Deleted, status)
+	for _, r := range runs {
+		status := "ok"
+		if r.Err != nil {
+			status = "FAILED: " + firstLine(r.Err.Error())
 		}
+		fmt.Fprintf(env.Stdout, "%-16s %-11s read=%d upserted=%d unchanged=%d rejected=%d deleted=%d %s\n",
+			r.Entity, r.Kind, r.Read, r.Upserted, r.Unchanged, r.Rejected, r.Deleted, status)
 	}
 	if err != nil {
 		return fmt.Errorf("sync: %w", err)
@@ -317,7 +312,7 @@ func (a *app) addMISPuller(ctx context.Context) (*syncer.Puller, error) {
 	if !src.SnapshotIsolation() {
 		a.log.Warn("mis: reading in READ COMMITTED")
 	}
-	p, err := newMISPuller(a.cfg.MIS, src, a.store, a.log, a.reg, a.now, a.synced.notify)
+	p, err := newMISPuller(a.cfg.MIS, src, a.store, a.log, a.reg, a.now, func(syncer.Run) { a.synced.notify() })
 	if err != nil {
 		src.Close()
 		return nil, err

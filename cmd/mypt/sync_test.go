@@ -60,6 +60,14 @@ func TestSyncOnce(t *testing.T) {
 	if !strings.Contains(out.String(), "attendance_mark") || !strings.Contains(out.String(), "read=5") {
 		t.Errorf("output:\n%s", out.String())
 	}
+	// A second pass straight after prints its own runs only, one line per entity, not the first's too.
+	out.Reset()
+	if err := runSyncEnv(ctx, []string{"--once"}, env); err != nil {
+		t.Fatalf("second sync --once: %v\n%s", err, out.String())
+	}
+	if n := strings.Count(out.String(), "\n"); n != len(mypt.Entities) {
+		t.Errorf("the second pass printed %d lines, want %d (one per entity):\n%s", n, len(mypt.Entities), out.String())
+	}
 	out.Reset()
 	if _, err := srv.Delete(ctx, "mypt.Student", "StudentID = 'S001'"); err != nil {
 		t.Fatal(err)
@@ -67,8 +75,8 @@ func TestSyncOnce(t *testing.T) {
 	if err := runSyncEnv(ctx, []string{"--once", "--entity", "student", "--full"}, env); err != nil {
 		t.Fatalf("sync --full: %v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), "deleted=1") {
-		t.Errorf("full sync output:\n%s", out.String())
+	if !strings.Contains(out.String(), "deleted=1") || strings.Count(out.String(), "\n") != 1 {
+		t.Errorf("full sync of one entity, output:\n%s", out.String())
 	}
 	if err := runSyncEnv(ctx, []string{"--once", "--entity", "nope"}, env); err == nil {
 		t.Error("unknown entity accepted")

@@ -354,10 +354,13 @@ func (g *gen) student(i int) {
 	default:
 		age = 19 + r.IntN(12) // adult learners: parents may not see them
 	}
-	if i == 3 { // Chloë is Marcus's younger sister
+	switch {
+	case i == 3: // Chloë is Marcus's younger sister
 		age = 16
-	} else if i == 2 {
+	case i == 2:
 		age = 17
+	case i < len(fixedStudents) && !ehcp && age > 18:
+		age = 17 // a demo parent's child: never an adult learner the parent may not see
 	}
 	if !ehcp && r.IntN(40) == 0 {
 		ehcp = true

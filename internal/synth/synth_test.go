@@ -350,3 +350,27 @@ func TestLettersArePDFs(t *testing.T) {
 		}
 	}
 }
+
+// Every demo parent can see every child printed beside their login, whatever the seed and date.
+func TestDemoParentsSeeTheirChildren(t *testing.T) {
+	t.Parallel()
+	pol := mypt.DefaultEligibility()
+	for seed := uint64(1); seed <= 40; seed++ {
+		asOf := mypt.NewDate(2026, time.December, 3).AddDays(int(seed) * 13) // to May 2028: the seed student (born 2002, EHCP) is 25 from 31 August 2028
+		c, err := Generate(Options{Seed: seed, Students: 5, AsOf: asOf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		byID := map[string]mypt.Student{}
+		for _, s := range c.Students {
+			byID[s.StudentID] = s
+		}
+		for _, p := range c.Parents {
+			for _, id := range p.StudentIDs {
+				if why := pol.StudentEligibility(byID[id], asOf); why != mypt.Eligible {
+					t.Errorf("seed %d, %s: %s's child %s (born %s) is not eligible: %s", seed, asOf, p.Email, id, byID[id].DateOfBirth, why)
+				}
+			}
+		}
+	}
+}
