@@ -219,7 +219,14 @@ func (p *batchParser) header(b *Batch, n int, line []byte) {
 	}
 	var h batchHeader
 	if err := decodeStrict(trimmed, &h); err != nil {
-		bad("%v", err)
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(trimmed, &fields) == nil && fields["batch"] == nil && (fields["entity"] != nil || fields["op"] != nil) {
+			// A record where the header belongs: the header is missing, not a bad one.
+			p.fail(LineError{Line: n, Reason: `the first line must be the batch header {"batch":…,"mode":"delta"|"snapshot"}; this one is a record`})
+			return
+		}
+		// The header's fields are not a view's columns.
+		bad("%s", strings.Replace(err.Error(), "unknown column ", "unknown field ", 1))
 		return
 	}
 	switch {

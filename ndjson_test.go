@@ -124,13 +124,20 @@ func TestParseBatchHeader(t *testing.T) {
 		"snapshot, bad entity":  {`{"batch":"b","mode":"snapshot","entities":["pupil"]}`, "unknown entity"},
 		"snapshot, twice":       {`{"batch":"b","mode":"snapshot","entities":["student","student"]}`, "twice"},
 		"delta with entities":   {`{"batch":"b","mode":"delta","entities":["student"]}`, "only for a snapshot"},
-		"unknown field":         {`{"batch":"b","mode":"delta","dry_run":true}`, `unknown column "dry_run"`},
+		"unknown field":         {`{"batch":"b","mode":"delta","dry_run":true}`, `header: unknown field "dry_run"`},
+		"a record first":        {`{"entity":"student","op":"delete","key":"S1"}`, `the first line must be the batch header {"batch":…`},
+		"a record first, data":  {`{"entity":"student","op":"upsert","data":{}}` + "\n" + `{"batch":"b"}`, `the first line must be the batch header {"batch":…`},
 	} {
 		_, err := ParseBatch(strings.NewReader(tc.in), ParseLimits{})
 		var be *BatchError
 		if !errors.As(err, &be) || len(be.Lines) == 0 || be.Lines[0].Line != 1 || !strings.Contains(be.Lines[0].Reason, tc.reason) {
 			t.Errorf("%s: err = %v, want line 1 %q", name, err, tc.reason)
 		}
+	}
+	// A record as the first line is not "unknown column", and header fields are never columns.
+	_, err := ParseBatch(strings.NewReader(`{"entity":"student","op":"delete","key":"S1"}`), ParseLimits{})
+	if err == nil || strings.Contains(err.Error(), "column") {
+		t.Errorf("a record first: %v", err)
 	}
 	b, err := ParseBatch(strings.NewReader(`{"batch":"only-header"}`), ParseLimits{})
 	if err != nil || b.Mode != ModeDelta || len(b.Records) != 0 {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -93,27 +94,43 @@ func (c AccountsConfig) WithDefaults() AccountsConfig {
 	return c
 }
 
-// Validate names the first bad setting (call it on WithDefaults' result).
+// Validate reports every bad setting (call it on WithDefaults' result), each as "key: message".
 func (c AccountsConfig) Validate() error {
-	switch {
-	case c.ApprovalPolicy != ApprovalAuto && c.ApprovalPolicy != ApprovalManual:
-		return fmt.Errorf("approval_policy %q must be %q or %q", c.ApprovalPolicy, ApprovalAuto, ApprovalManual)
-	case c.VerifyTokenTTL < time.Minute || c.VerifyTokenTTL > 30*24*time.Hour:
-		return fmt.Errorf("verify_token_ttl %s must be between 1m and 720h", c.VerifyTokenTTL)
-	case c.ResetTokenTTL < time.Minute || c.ResetTokenTTL > 24*time.Hour:
-		return fmt.Errorf("reset_token_ttl %s must be between 1m and 24h", c.ResetTokenTTL)
-	case c.ConsentTokenTTL < time.Hour || c.ConsentTokenTTL > 90*24*time.Hour:
-		return fmt.Errorf("consent_token_ttl %s must be between 1h and 2160h", c.ConsentTokenTTL)
-	case c.PasswordMinScore < 0 || c.PasswordMinScore > 4:
-		return fmt.Errorf("password_min_score %d must be between 0 and 4", c.PasswordMinScore)
-	case c.RetainUnverifiedDays < 1 || c.RetainRejectedDays < 1 || c.RetainNoChildrenDays < 1:
-		return fmt.Errorf("retain_*_days must be at least 1")
-	case c.SweepInterval < time.Second:
-		return fmt.Errorf("sweep_interval %s must be at least 1s", c.SweepInterval)
-	case c.ForgotPasswordMinDuration < 0 || c.ForgotPasswordMinDuration > 10*time.Second:
-		return fmt.Errorf("forgot_password_min_duration %s must be between 0 and 10s", c.ForgotPasswordMinDuration)
-	case c.StaffLockoutAttempts < 1:
-		return fmt.Errorf("staff_lockout_attempts %d must be at least 1", c.StaffLockoutAttempts)
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	return nil
+	if c.ApprovalPolicy != ApprovalAuto && c.ApprovalPolicy != ApprovalManual {
+		bad("approval_policy", "%q must be %q or %q", c.ApprovalPolicy, ApprovalAuto, ApprovalManual)
+	}
+	if c.VerifyTokenTTL < time.Minute || c.VerifyTokenTTL > 30*24*time.Hour {
+		bad("verify_token_ttl", "%s must be between 1m and 720h", c.VerifyTokenTTL)
+	}
+	if c.ResetTokenTTL < time.Minute || c.ResetTokenTTL > 24*time.Hour {
+		bad("reset_token_ttl", "%s must be between 1m and 24h", c.ResetTokenTTL)
+	}
+	if c.ConsentTokenTTL < time.Hour || c.ConsentTokenTTL > 90*24*time.Hour {
+		bad("consent_token_ttl", "%s must be between 1h and 2160h", c.ConsentTokenTTL)
+	}
+	if c.PasswordMinScore < 0 || c.PasswordMinScore > 4 {
+		bad("password_min_score", "%d must be between 0 and 4", c.PasswordMinScore)
+	}
+	for _, d := range []struct {
+		key  string
+		days int
+	}{{"retain_unverified_days", c.RetainUnverifiedDays}, {"retain_rejected_days", c.RetainRejectedDays}, {"retain_no_children_days", c.RetainNoChildrenDays}} {
+		if d.days < 1 {
+			bad(d.key, "%d must be at least 1", d.days)
+		}
+	}
+	if c.SweepInterval < time.Second {
+		bad("sweep_interval", "%s must be at least 1s", c.SweepInterval)
+	}
+	if c.ForgotPasswordMinDuration < 0 || c.ForgotPasswordMinDuration > 10*time.Second {
+		bad("forgot_password_min_duration", "%s must be between 0 and 10s", c.ForgotPasswordMinDuration)
+	}
+	if c.StaffLockoutAttempts < 1 {
+		bad("staff_lockout_attempts", "%d must be at least 1", c.StaffLockoutAttempts)
+	}
+	return errors.Join(errs...)
 }

@@ -18,9 +18,12 @@ type College struct {
 type CollegeConfig struct {
 	// Name is the organisation's name on the portal and in emails.
 	Name string `yaml:"name"`
-	// Sites lists the colleges sharing this portal; a student is shown with their own site's name.
+	// Sites lists the colleges sharing this portal, each {code, name}: code is the MIS's
+	// Student.College value, name what parents see; a student is shown with their own site's name.
 	Sites []College `yaml:"sites"`
-	// SupportEmail is the Parent Portal Support address (also the unlock mailbox's address).
+	// SupportEmail is the Parent Portal Support address (also the unlock mailbox's address),
+	// shown on the help page's Contact list and in every email's footer; config check warns when
+	// it is empty.
 	SupportEmail string `yaml:"support_email"`
 	// AttendanceEmail is where attendance queries go.
 	AttendanceEmail string `yaml:"attendance_email"`

@@ -9,6 +9,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -87,7 +88,7 @@ redacted, with ` + "`mypt config check --print`" + `.
 ## Rules
 
 - **Strict.** An unknown key is an error naming the key, its line and its section
-  (` + "`config.yaml:12: unknown key \"pubic\" in section public`" + `), and so
+  (` + "`config.yaml:12: public.pubic: unknown key`" + `), and so
   is a duplicate key or a value of the wrong type. A key left out keeps its default.
 - **Environment.** Every key can be set as ` + "`MYPT_<SECTION>_<KEY>`" + ` (the path in capitals, dots
   as underscores: ` + "`public.addr`" + ` is ` + "`MYPT_PUBLIC_ADDR`" + `, ` + "`mail.smtp.host`" + ` is
@@ -130,6 +131,14 @@ redacted, with ` + "`mypt config check --print`" + `.
 		}
 		desc := docs[k.Parent.Name()+"."+k.Field.Name]
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", key, k.Type, strings.ReplaceAll(def, "|", "\\|"), env, strings.ReplaceAll(desc, "|", "\\|"))
+		// A list of mappings shows each entry's keys (set with the list, as YAML in the variable).
+		if t := k.Field.Type; t.Kind() == reflect.Slice && isSection(t.Elem()) {
+			for _, f := range fieldsOf(t.Elem()) {
+				sf := t.Elem().FieldByIndex(f.index)
+				desc := docs[parentOf(t.Elem(), f.index).Name()+"."+sf.Name]
+				fmt.Fprintf(&b, "| `%s[].%s` | %s |  | (in `%s`) | %s |\n", k.Path, f.key, typeName(f.typ), k.Env, strings.ReplaceAll(desc, "|", "\\|"))
+			}
+		}
 	}
 	return b.Bytes()
 }

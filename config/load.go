@@ -88,13 +88,19 @@ func Load(path string, env []string) (Config, error) {
 
 // Parse is Load on the file's contents; name is used in error messages.
 func Parse(name string, data []byte, env []string) (Config, error) {
+	c, _, err := parse(name, data, env)
+	return c, err
+}
+
+// parse is Parse, also returning the loader (for the keys' positions).
+func parse(name string, data []byte, env []string) (Config, *loader, error) {
 	c := Default()
 	l := &loader{name: name}
 	root := reflect.ValueOf(&c).Elem()
 	if len(data) > 0 {
 		var doc yaml.Node
 		if err := yaml.Unmarshal(data, &doc); err != nil {
-			return Config{}, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+			return Config{}, l, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
 		}
 		if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 			l.decode(doc.Content[0], root, "")
@@ -104,16 +110,28 @@ func Parse(name string, data []byte, env []string) (Config, error) {
 	impliedDefaults(&c, l.set)
 	if len(l.errs) > 0 {
 		// What did load comes back too, so LoadChecked can validate it in the same run.
-		return c, &LoadError{Problems: l.errs}
+		return c, l, &LoadError{Problems: l.errs}
 	}
-	return c, nil
+	return c, l, nil
 }
 
 // LoadChecked is Load then Validate in one run: an unknown key or a bad value does not hide
 // the validation problems of the rest, so every problem is reported at once in one *LoadError
-// (load problems first). A file that cannot be read or is not YAML is returned as Load's error.
+// (load problems first). Each validation problem is prefixed, like a load problem, with where
+// its key was set: "file:line: " or "environment MYPT_X: " (nothing for a default). A problem
+// about a key that already failed to load (a password_file that cannot be read, a section that
+// is not a mapping) is not reported again. A file that cannot be read or is not YAML is
+// returned as Load's error.
 func LoadChecked(path string, env []string) (Config, error) {
-	c, err := Load(path, env)
+	var data []byte
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		data = b
+	}
+	c, l, err := parse(path, data, env)
 	var le *LoadError
 	if err != nil && !errors.As(err, &le) {
 		return Config{}, err
@@ -124,7 +142,16 @@ func LoadChecked(path string, env []string) (Config, error) {
 	}
 	var ve *ValidationError
 	if verr := c.Validate(); errors.As(verr, &ve) {
-		problems = append(problems, ve.Problems...)
+		for _, p := range ve.Problems {
+			key, _, _ := strings.Cut(p, ": ")
+			if l.failedAt(key) {
+				continue
+			}
+			if where := l.positionOf(key); where != "" {
+				p = where + ": " + p
+			}
+			problems = append(problems, p)
+		}
 	} else if verr != nil {
 		problems = append(problems, verr.Error())
 	}
@@ -132,6 +159,69 @@ func LoadChecked(path string, env []string) (Config, error) {
 		return c, &LoadError{Problems: problems}
 	}
 	return c, nil
+}
+
+// parentKeys lists key and the keys holding it: "a.b[0].c", "a.b[0]", "a.b", "a".
+func parentKeys(key string) []string {
+	out := []string{key}
+	for {
+		i := strings.LastIndexAny(key, ".[")
+		if i <= 0 {
+			return out
+		}
+		key = key[:i]
+		out = append(out, key)
+	}
+}
+
+// positionOf is where key (or the nearest key holding it) was set: "file:line" or
+// "environment MYPT_X"; "" when it kept its default.
+func (l *loader) positionOf(key string) string {
+	for _, k := range parentKeys(key) {
+		if p, ok := l.pos[k]; ok {
+			return p
+		}
+	}
+	return ""
+}
+
+// failedAt reports whether key, its key_file, or a key holding it failed to load.
+func (l *loader) failedAt(key string) bool {
+	if l.failed[key+"_file"] {
+		return true
+	}
+	for _, k := range parentKeys(key) {
+		if l.failed[k] {
+			return true
+		}
+	}
+	return false
+}
+
+// setPos records where path was set (the first place wins; the environment overrides).
+func (l *loader) setPos(path string, line int) {
+	if path == "" {
+		return
+	}
+	if l.pos == nil {
+		l.pos = map[string]string{}
+	}
+	if _, ok := l.pos[path]; ok {
+		return
+	}
+	if line > 0 {
+		l.pos[path] = fmt.Sprintf("%s:%d", l.name, line)
+	} else {
+		l.pos[path] = l.name
+	}
+}
+
+// fail records that path did not load, so Validate's problem about it is not repeated.
+func (l *loader) fail(path string) {
+	if l.failed == nil {
+		l.failed = map[string]bool{}
+	}
+	l.failed[path] = true
 }
 
 func (l *loader) markSet(path string) {
@@ -168,6 +258,10 @@ type loader struct {
 	visits int
 	// expanding holds the aliases being expanded, to refuse an alias inside its own anchor.
 	expanding map[*yaml.Node]bool
+	// pos holds where each key was set ("file:line" or "environment MYPT_X"), for LoadChecked.
+	pos map[string]string
+	// failed holds the keys whose value did not load.
+	failed map[string]bool
 }
 
 // maxVisits is far above any real configuration's node count.
@@ -262,6 +356,7 @@ func (l *loader) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		return
 	}
+	l.setPos(path, n.Line)
 	if n.Kind == yaml.AliasNode {
 		if n.Alias == nil || l.expanding[n.Alias] {
 			l.errorf(n.Line, "%s: alias *%s refers to itself", path, n.Value)
@@ -289,6 +384,7 @@ func (l *loader) decode(n *yaml.Node, v reflect.Value, path string) {
 	case t.Kind() == reflect.Slice && isSection(t.Elem()):
 		if n.Kind != yaml.SequenceNode {
 			l.errorf(n.Line, "%s: must be a list", path)
+			l.fail(path)
 			return
 		}
 		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
@@ -299,6 +395,7 @@ func (l *loader) decode(n *yaml.Node, v reflect.Value, path string) {
 	case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String && isSection(t.Elem()):
 		if n.Kind != yaml.MappingNode {
 			l.errorf(n.Line, "%s: must be a mapping", path)
+			l.fail(path)
 			return
 		}
 		m := reflect.MakeMap(t)
@@ -321,6 +418,7 @@ func (l *loader) decodeSection(n *yaml.Node, v reflect.Value, path string) {
 			where = path
 		}
 		l.errorf(n.Line, "%s: must be a mapping of keys, not %s", where, describeNode(n))
+		l.fail(path)
 		return
 	}
 	fs := fieldsOf(v.Type())
@@ -329,7 +427,7 @@ func (l *loader) decodeSection(n *yaml.Node, v reflect.Value, path string) {
 		kn, vn := n.Content[i], n.Content[i+1]
 		key := kn.Value
 		if first, dup := seen[key]; dup {
-			l.errorf(kn.Line, "duplicate key %q%s (first on line %d)", key, inSection(path), first)
+			l.errorf(kn.Line, "%s: duplicate key (first on line %d)", join(path, key), first)
 			continue
 		}
 		seen[key] = kn.Line
@@ -339,11 +437,12 @@ func (l *loader) decodeSection(n *yaml.Node, v reflect.Value, path string) {
 		}
 		if base, ok := strings.CutSuffix(key, "_file"); ok {
 			if f, ok := findField(fs, base); ok && isSecret(f.typ) {
+				l.setPos(join(path, base), kn.Line)
 				l.decodeSecretFiles(vn, v.FieldByIndex(f.index), join(path, key), kn.Line)
 				continue
 			}
 		}
-		l.errorf(kn.Line, "unknown key %q%s%s", key, inSection(path), suggest(key, keysOf(fs)))
+		l.errorf(kn.Line, "%s: unknown key%s", join(path, key), suggest(key, keysOf(fs)))
 	}
 	for _, f := range fs {
 		if !isSecret(f.typ) {
@@ -369,13 +468,6 @@ func keysOf(fs []field) []string {
 	return ks
 }
 
-func inSection(path string) string {
-	if path == "" {
-		return " (top level)"
-	}
-	return " in section " + path
-}
-
 func describeNode(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.SequenceNode:
@@ -387,17 +479,41 @@ func describeNode(n *yaml.Node) string {
 }
 
 // decodeLeaf decodes a value yaml.v3 knows how to decode itself (scalars, lists of scalars,
-// durations, maps of scalars, types with UnmarshalText).
+// durations, maps of scalars, types with UnmarshalText). Its problems are said in the
+// configuration's terms ("must be a whole number"), never YAML's (!!str, int).
 func (l *loader) decodeLeaf(n *yaml.Node, v reflect.Value, path string) {
 	l.markSet(path)
-	t := v.Type()
-	if n.Kind == yaml.MappingNode && t.Kind() != reflect.Map && t.Kind() != reflect.Interface {
-		l.errorf(n.Line, "%s: must be a single value, not a mapping", path)
-		return
+	bad := func(line int, format string, args ...any) {
+		l.errorf(line, "%s: %s", path, fmt.Sprintf(format, args...))
+		l.fail(path)
 	}
-	if n.Kind == yaml.SequenceNode && t.Kind() != reflect.Slice && t.Kind() != reflect.Array && t.Kind() != reflect.Interface {
-		l.errorf(n.Line, "%s: must be a single value, not a list", path)
-		return
+	t := v.Type()
+	isList := t.Kind() == reflect.Slice || t.Kind() == reflect.Array
+	switch n.Kind {
+	case yaml.MappingNode:
+		if isList {
+			bad(n.Line, "must be a list, not a mapping")
+			return
+		}
+		if t.Kind() != reflect.Map && t.Kind() != reflect.Interface {
+			bad(n.Line, "must be a single value, not a mapping")
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			l.setPos(join(path, n.Content[i].Value), n.Content[i].Line)
+		}
+	case yaml.SequenceNode:
+		if t.Kind() == reflect.Map {
+			bad(n.Line, "must be a mapping, not a list")
+			return
+		}
+		if !isList && t.Kind() != reflect.Interface {
+			bad(n.Line, "must be a single value, not a list")
+			return
+		}
+		for i, c := range n.Content {
+			l.setPos(fmt.Sprintf("%s[%d]", path, i), c.Line)
+		}
 	}
 	if t.Kind() == reflect.String && n.Kind == yaml.ScalarNode {
 		// A string key takes the text as written: `password: 0x1F` or `code: 0123` stay text.
@@ -407,18 +523,53 @@ func (l *loader) decodeLeaf(n *yaml.Node, v reflect.Value, path string) {
 	if t == durationType && n.Kind == yaml.ScalarNode {
 		d, err := parseDuration(n.Value)
 		if err != nil {
-			l.errorf(n.Line, "%s: %v", path, err)
+			bad(n.Line, "%v", err)
 			return
 		}
 		v.SetInt(int64(d))
 		return
 	}
+	if n.Kind == yaml.ScalarNode {
+		if msg := scalarProblem(n, t); msg != "" {
+			bad(n.Line, "%q %s", n.Value, msg)
+			return
+		}
+	}
 	p := reflect.New(t)
 	if err := n.Decode(p.Interface()); err != nil {
-		l.errorf(n.Line, "%s: %s", path, cleanYAMLError(err))
+		bad(n.Line, "%s", cleanYAMLError(err))
 		return
 	}
 	v.Set(p.Elem())
+}
+
+// scalarProblem says why scalar n cannot be a value of type t (a number or a bool), or "".
+// YAML would turn 1.5 into the int 1; that is refused too.
+func scalarProblem(n *yaml.Node, t reflect.Type) string {
+	tag := n.ShortTag()
+	k := t.Kind()
+	switch {
+	case k == reflect.Bool:
+		if tag != "!!bool" && n.Decode(new(bool)) != nil {
+			return "must be true or false"
+		}
+	case k >= reflect.Int && k <= reflect.Int64, k >= reflect.Uint && k <= reflect.Uint64:
+		if tag != "!!int" {
+			return "must be a whole number"
+		}
+		if n.Decode(reflect.New(t).Interface()) != nil {
+			bits := t.Bits()
+			if k >= reflect.Uint {
+				return fmt.Sprintf("must be a whole number from 0 to %d", uint64(1)<<bits-1)
+			}
+			return fmt.Sprintf("must be a whole number from %d to %d", -(int64(1) << (bits - 1)), int64(1)<<(bits-1)-1)
+		}
+	case k == reflect.Float32 || k == reflect.Float64:
+		if tag != "!!int" && tag != "!!float" {
+			return "must be a number"
+		}
+	}
+	return ""
 }
 
 // parseDuration reads "5m", "1h30m" or "90s"; a bare number is refused so "5" is never
@@ -459,16 +610,19 @@ func (l *loader) decodeSecretFiles(n *yaml.Node, v reflect.Value, path string, l
 		for _, c := range n.Content {
 			if c.Kind != yaml.ScalarNode {
 				l.errorf(c.Line, "%s: each entry must be a file name", path)
+				l.fail(path)
 				return
 			}
 			files = append(files, c.Value)
 		}
 	default:
 		l.errorf(line, "%s: must be a file name", path)
+		l.fail(path)
 		return
 	}
 	if err := setSecretFiles(v, files); err != nil {
 		l.errorf(line, "%s: %v", path, err)
+		l.fail(path)
 	}
 }
 
@@ -592,6 +746,11 @@ func (l *loader) applyEnv(root reflect.Value, env []string) {
 			continue
 		}
 		where := "environment " + name
+		// The environment overrides the file: a problem with this key names the variable.
+		if l.pos == nil {
+			l.pos = map[string]string{}
+		}
+		l.pos[strings.TrimSuffix(ev.path, "_file")] = where
 		if ev.isFile {
 			base := strings.TrimSuffix(name, "_FILE")
 			if _, both := set[base]; both {
@@ -599,13 +758,15 @@ func (l *loader) applyEnv(root reflect.Value, env []string) {
 				continue
 			}
 			if err := setSecretFiles(ev.field(root), splitList(val)); err != nil {
-				l.errs = append(l.errs, fmt.Sprintf("%s: %v", where, err))
+				l.errs = append(l.errs, fmt.Sprintf("%s: %s: %v", where, ev.path, err))
+				l.fail(ev.path)
 			}
 			continue
 		}
 		n, err := envNode(val, ev.typ)
 		if err != nil {
-			l.errs = append(l.errs, fmt.Sprintf("%s: %v", where, err))
+			l.errs = append(l.errs, fmt.Sprintf("%s: %s: %v", where, ev.path, err))
+			l.fail(ev.path)
 			continue
 		}
 		sub := &loader{name: where}
@@ -613,12 +774,30 @@ func (l *loader) applyEnv(root reflect.Value, env []string) {
 		for p := range sub.set {
 			l.markSet(p)
 		}
+		for p := range sub.pos {
+			l.pos[p] = where
+		}
+		for p := range sub.failed {
+			l.fail(p)
+		}
 		for _, e := range sub.errs {
 			// The sub-loader's messages read "environment X: path: reason"; line numbers of the
 			// variable's own YAML are kept as "environment X:1:".
 			l.errs = append(l.errs, e)
 		}
 	}
+}
+
+// HasEnv reports whether env (os.Environ() form) sets any configuration key, so a command
+// given no file still has a configuration to run on.
+func HasEnv(env []string) bool {
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, EnvPrefix) && !reserved(name) {
+			return true
+		}
+	}
+	return false
 }
 
 func reserved(name string) bool {

@@ -2,7 +2,13 @@ package config
 
 import (
 	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
 	"time"
+
+	"mypt"
 )
 
 // MISConfig configures the SQL Server pull syncer (section "mis"). See "Connecting to the MIS" in README.md.
@@ -19,7 +25,8 @@ type MISConfig struct {
 	User     string `yaml:"user"`
 	Password Secret `yaml:"password"`
 	// DSN, when set, is a complete sqlserver:// URL used instead of the connection keys (it holds
-	// the password, so it is a secret too; give it as dsn_file or MYPT_MIS_DSN_FILE).
+	// the password, so it is a secret too; give it as dsn_file or MYPT_MIS_DSN_FILE). A DSN that
+	// names a user but no password takes Password (e.g. password_file) as that user's password.
 	DSN Secret `yaml:"dsn"`
 	// Encrypt is "true" (default), "strict" (TDS 8: TLS before anything else), "false" (only the
 	// login packet is encrypted) or "disable". mypt never falls back to plain text by itself.
@@ -63,7 +70,8 @@ type MISConfig struct {
 	// attendance_mark). A query returns the view's columns plus RowVer, filters
 	// RowVer > @p1 AND RowVer < @p2, and ends ORDER BY RowVer.
 	Queries map[string]string `yaml:"queries"`
-	// KeyQueries override an entity's key-set query for reconciliation (one column, the key).
+	// KeyQueries override an entity's key-set query for reconciliation: a SELECT of one column,
+	// the key. Both overrides are checked at load.
 	KeyQueries map[string]string `yaml:"key_queries"`
 }
 
@@ -148,29 +156,67 @@ func (c MISConfig) Problems() []string {
 		bad("max_delete_share", "%v: want a share between 0 and 1", c.MaxDeleteShare)
 	}
 	for _, e := range c.Entities {
-		if !knownEntity(e) {
-			bad("entities", "unknown entity %q", e)
+		if _, err := mypt.ParseEntity(e); err != nil {
+			bad("entities", "%v", err)
 		}
 	}
-	for e := range c.Queries {
-		if !knownEntity(e) {
-			bad("queries", "unknown entity %q", e)
+	for _, e := range slices.Sorted(maps.Keys(c.Queries)) {
+		if _, err := mypt.ParseEntity(e); err != nil {
+			bad("queries", "%v", err)
+		} else if msg := queryProblem(c.Queries[e]); msg != "" {
+			bad("queries."+e, "%s", msg)
 		}
 	}
-	for e := range c.KeyQueries {
-		if !knownEntity(e) {
-			bad("key_queries", "unknown entity %q", e)
+	for _, e := range slices.Sorted(maps.Keys(c.KeyQueries)) {
+		if _, err := mypt.ParseEntity(e); err != nil {
+			bad("key_queries", "%v", err)
+		} else if !oneColumnSelect(c.KeyQueries[e]) {
+			bad("key_queries."+e, "must be a SELECT of one column (the key), e.g. SELECT StudentID FROM dbo.vwPortal_Student")
 		}
 	}
 	return ps
 }
 
-// knownEntity avoids importing the domain package from config.
-func knownEntity(e string) bool {
-	switch e {
-	case "student", "contact", "course", "enrolment", "tutor", "mark_type", "attendance_mark", "document",
-		"achievement", "target_grade", "target", "policy_read", "meeting", "further_detail":
-		return true
+// orderByRowVer is the end every incremental query needs, in any case and spacing, the column
+// optionally qualified (ORDER BY rm.RowVer).
+var orderByRowVer = regexp.MustCompile(`(?is)\border\s+by\s+(\[?\w+\]?\.)?\[?rowver\]?\s*(asc\s*)?;?\s*$`)
+
+// oneColumnSelect is a light check of a key query: it starts SELECT and has one column, i.e.
+// no comma outside brackets before its FROM (CONVERT(nvarchar(40), ID) is one column).
+func oneColumnSelect(q string) bool {
+	f := strings.Fields(strings.ToLower(q))
+	if len(f) < 4 || f[0] != "select" {
+		return false
+	}
+	depth := 0
+	for _, w := range f[1:] {
+		if depth == 0 && w == "from" {
+			return true
+		}
+		for _, r := range w {
+			switch r {
+			case '(':
+				depth++
+			case ')':
+				depth--
+			case ',':
+				if depth == 0 {
+					return false
+				}
+			}
+		}
 	}
 	return false
+}
+
+// queryProblem says what an incremental query override lacks, or "".
+func queryProblem(q string) string {
+	lower := strings.ToLower(q)
+	if !strings.Contains(lower, "@p1") || !strings.Contains(lower, "@p2") {
+		return "must filter RowVer > @p1 AND RowVer < @p2 (the watermarks mypt passes)"
+	}
+	if !orderByRowVer.MatchString(q) {
+		return "must end ORDER BY RowVer (rows are applied in RowVer order)"
+	}
+	return ""
 }

@@ -28,7 +28,9 @@ mis:
   password_file: ` + pw + `
   poll_interval: 2m
   queries:
-    attendance_mark: SELECT 1
+    attendance_mark: SELECT MarkID, RowVer FROM v WHERE RowVer > @p1 AND RowVer < @p2 ORDER BY v.RowVer
+  key_queries:
+    attendance_mark: SELECT CONVERT(nvarchar(40), ID) FROM dbo.RegisterMark
 `
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -71,27 +72,41 @@ func (p PortalConfig) WithDefaults() PortalConfig {
 	return p
 }
 
-// Validate names the first bad setting (after WithDefaults).
+// Validate reports every bad setting (after WithDefaults), each as "key: message".
 func (p PortalConfig) Validate() error {
-	switch {
-	case p.SessionIdleTimeout < time.Minute:
-		return fmt.Errorf("portal.session_idle_timeout %s must be at least 1m", p.SessionIdleTimeout)
-	case p.SessionMaxAge < p.SessionIdleTimeout:
-		return fmt.Errorf("portal.session_max_age %s must not be shorter than session_idle_timeout", p.SessionMaxAge)
-	case p.LockoutAttempts < 1 || p.LockoutAttempts > 100:
-		return fmt.Errorf("portal.lockout_attempts %d must be between 1 and 100", p.LockoutAttempts)
-	case p.LoginRatePerMinute <= 0 || p.LoginRateBurst < 1:
-		return fmt.Errorf("portal.login_rate_per_minute and login_rate_burst must be positive")
-	case p.Argon2.MemoryKiB < 1024 || p.Argon2.MemoryKiB > 1<<20:
-		return fmt.Errorf("portal.argon2.memory_kib %d must be between 1024 and 1048576", p.Argon2.MemoryKiB)
-	case p.Argon2.Iterations < 1 || p.Argon2.Iterations > 20:
-		return fmt.Errorf("portal.argon2.iterations %d must be between 1 and 20", p.Argon2.Iterations)
-	case p.Argon2.Parallelism < 1 || p.Argon2.Parallelism > 16:
-		return fmt.Errorf("portal.argon2.parallelism %d must be between 1 and 16", p.Argon2.Parallelism)
-	case p.PageCacheEntries < -1:
-		return fmt.Errorf("portal.page_cache_entries %d must be -1 (off) or more", p.PageCacheEntries)
-	case p.MaxFormBytes < 1024:
-		return fmt.Errorf("portal.max_form_bytes %d must be at least 1024", p.MaxFormBytes)
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	return nil
+	if p.SessionIdleTimeout < time.Minute {
+		bad("session_idle_timeout", "%s must be at least 1m", p.SessionIdleTimeout)
+	}
+	if p.SessionMaxAge < p.SessionIdleTimeout {
+		bad("session_max_age", "%s must not be shorter than session_idle_timeout (%s)", p.SessionMaxAge, p.SessionIdleTimeout)
+	}
+	if p.LockoutAttempts < 1 || p.LockoutAttempts > 100 {
+		bad("lockout_attempts", "%d must be between 1 and 100", p.LockoutAttempts)
+	}
+	if p.LoginRatePerMinute <= 0 {
+		bad("login_rate_per_minute", "%v must be above 0", p.LoginRatePerMinute)
+	}
+	if p.LoginRateBurst < 1 {
+		bad("login_rate_burst", "%d must be at least 1", p.LoginRateBurst)
+	}
+	if p.Argon2.MemoryKiB < 1024 || p.Argon2.MemoryKiB > 1<<20 {
+		bad("argon2.memory_kib", "%d must be between 1024 and 1048576", p.Argon2.MemoryKiB)
+	}
+	if p.Argon2.Iterations < 1 || p.Argon2.Iterations > 20 {
+		bad("argon2.iterations", "%d must be between 1 and 20", p.Argon2.Iterations)
+	}
+	if p.Argon2.Parallelism < 1 || p.Argon2.Parallelism > 16 {
+		bad("argon2.parallelism", "%d must be between 1 and 16", p.Argon2.Parallelism)
+	}
+	if p.PageCacheEntries < -1 {
+		bad("page_cache_entries", "%d must be -1 (off) or more", p.PageCacheEntries)
+	}
+	if p.MaxFormBytes < 1024 {
+		bad("max_form_bytes", "%d must be at least 1024", p.MaxFormBytes)
+	}
+	return errors.Join(errs...)
 }

@@ -111,10 +111,26 @@ func (e EligibilityConfig) Policy() mypt.EligibilityPolicy {
 	return mypt.EligibilityPolicy{MaxAge: e.MaxAge, MaxAgeEHCP: e.MaxAgeEHCP, AgeReference: e.AgeReference, LeftGraceDays: e.LeftGraceDays}
 }
 
-// Problems implements Problemer.
+// Problems implements Problemer: every bad key, not only the first the domain's
+// EligibilityPolicy.Validate names (which still has the last word).
 func (e *EligibilityConfig) Problems() []string {
-	if err := e.Policy().Validate(); err != nil {
-		return []string{err.Error()}
+	var ps []string
+	if e.MaxAge < 1 || e.MaxAge > 120 {
+		ps = append(ps, fmt.Sprintf("max_age: %d must be between 1 and 120", e.MaxAge))
 	}
-	return nil
+	if e.MaxAgeEHCP < e.MaxAge || e.MaxAgeEHCP > 120 {
+		if e.MaxAge >= 1 && e.MaxAge <= 120 {
+			ps = append(ps, fmt.Sprintf("max_age_ehcp: %d must be between max_age (%d) and 120", e.MaxAgeEHCP, e.MaxAge))
+		}
+	}
+	if e.AgeReference != mypt.AgeAtAcademicYearStart && e.AgeReference != mypt.AgeToday {
+		ps = append(ps, fmt.Sprintf("age_reference: %q must be %q or %q", e.AgeReference, mypt.AgeAtAcademicYearStart, mypt.AgeToday))
+	}
+	if e.LeftGraceDays < 0 {
+		ps = append(ps, fmt.Sprintf("left_grace_days: %d must not be negative", e.LeftGraceDays))
+	}
+	if err := e.Policy().Validate(); err != nil && len(ps) == 0 {
+		ps = append(ps, err.Error())
+	}
+	return ps
 }

@@ -5,6 +5,7 @@ package config
 // status stays 0.
 const (
 	WarnNoMailTransport = "mail transport not configured; emails stay queued"
+	WarnNoSupportEmail  = "not set; the help page's Contact list and every email's footer go without the support address"
 	WarnNoDataSource    = "neither the pull syncer (mis.dsn or mis.host) nor push (push.tokens) is configured; the cache is never filled and /readyz stays not ready"
 )
 
@@ -13,6 +14,9 @@ func (c Config) Warnings() []string {
 	var ws []string
 	if c.Mail.Transport == "" {
 		ws = append(ws, "mail.transport: "+WarnNoMailTransport)
+	}
+	if c.College.SupportEmail == "" {
+		ws = append(ws, "college.support_email: "+WarnNoSupportEmail)
 	}
 	if !c.MIS.Enabled && !c.Push.Enabled() {
 		ws = append(ws, "mis, push: "+WarnNoDataSource)

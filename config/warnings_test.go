@@ -12,7 +12,7 @@ func TestWarnings(t *testing.T) {
 			t.Errorf("warnings lack %q:\n%s", want, all)
 		}
 	}
-	c := mustParse(t, threeLines+"mail: {transport: file, from_address: a@example.ac.uk, file: {dir: /tmp/m}}\n",
+	c := mustParse(t, strings.Replace(threeLines, "college: {", "college: {support_email: parentportal@example.ac.uk, ", 1)+"mail: {transport: file, from_address: a@example.ac.uk, file: {dir: /tmp/m}}\n",
 		"MYPT_PUSH_TOKENS=0123456789abcdef0123456789abcdef")
 	if w := c.Warnings(); len(w) != 0 {
 		t.Errorf("mail and push configured: warnings %q", w)

@@ -92,7 +92,7 @@ func BackupFile(ctx context.Context, dbPath, dest string) error {
 func Restore(ctx context.Context, src, dbPath string) (kept string, err error) {
 	lock, err := AcquireLock(dbPath)
 	if err != nil {
-		return "", fmt.Errorf("sqlite: restore: %w", err)
+		return "", err // already "sqlite: …"; the caller says it was a restore
 	}
 	defer lock.Release()
 

@@ -47,6 +47,10 @@ func runConfigCheck(_ context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	path := configPath(*cfgFile)
+	if path == "" && !config.HasEnv(os.Environ()) {
+		fmt.Fprintln(stderr, errNoConfig)
+		return exitCode(1)
+	}
 	cfg, err := config.LoadChecked(path, os.Environ())
 	var problems []string
 	var le *config.LoadError
@@ -56,12 +60,13 @@ func runConfigCheck(_ context.Context, args []string, stdout, stderr io.Writer) 
 	case err != nil:
 		problems = []string{err.Error()}
 	}
+	// Problems, warnings and the verdict all go to stderr, stdout only carries --print.
 	for _, p := range problems {
-		fmt.Fprintln(stdout, p)
+		fmt.Fprintln(stderr, p)
 	}
 	if err == nil {
 		for _, w := range cfg.Warnings() {
-			fmt.Fprintln(stdout, "warning: "+w)
+			fmt.Fprintln(stderr, "warning: "+w)
 		}
 	}
 	if *print && err == nil {

@@ -15,6 +15,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"mypt/config"
 )
 
 func main() {
@@ -26,9 +28,23 @@ func main() {
 		if errors.As(err, &ec) {
 			os.Exit(int(ec))
 		}
-		fmt.Fprintln(os.Stderr, "mypt:", err)
+		reportError(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// reportError writes a command's error as "mypt: …". A configuration's problems are listed one
+// per line, as `mypt config check` lists them, then counted.
+func reportError(w io.Writer, err error) {
+	var le *config.LoadError
+	if errors.As(err, &le) {
+		for _, p := range le.Problems {
+			fmt.Fprintln(w, p)
+		}
+		fmt.Fprintf(w, "mypt: %d problem(s) in the configuration\n", len(le.Problems))
+		return
+	}
+	fmt.Fprintln(w, "mypt:", err)
 }
 
 // exitCode ends the process with the code and no further message (the command has already
@@ -41,8 +57,10 @@ const usage = `mypt — a read-only parent portal for a further-education colleg
 
 Usage:
   mypt demo [--data DIR] [--addr A] [--admin-addr A] [--students N] [--seed S]
+            [--as-of YYYY-MM-DD] [--mis push|tds] [--insecure-cookies=false]
+            [--log-level L] [--batch-rows N]
   mypt serve [--config FILE]
-  mypt sync --once [--entity E] [--full] [--config FILE]
+  mypt sync --once [--entity E] [--full] [--force] [--config FILE]
   mypt push FILE --url U --token-file F
   mypt migrate [--config FILE]
   mypt config check [--config FILE] [--print]
@@ -52,8 +70,8 @@ Usage:
   mypt service install|uninstall|start|stop|status|run   (Windows)
   mypt version
 
-The configuration file defaults to $MYPT_CONFIG; every key can be overridden with
-MYPT_<SECTION>_<KEY> (see docs/configuration.md).
+demo --students 0 (or less) means the default, 1000. The configuration file defaults to
+$MYPT_CONFIG; every key can be overridden with MYPT_<SECTION>_<KEY> (see docs/configuration.md).
 `
 
 // run is the whole program: it dispatches the subcommand in args and returns its error.

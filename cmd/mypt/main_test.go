@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -50,21 +51,29 @@ func TestConfigCheck(t *testing.T) {
 	if out, errOut, err := runCmd(t, "config", "check", "--config", good); err != nil {
 		t.Errorf("good config: %v %s", err, errOut)
 	} else {
-		// Runs, but leaves things undone: warnings, not problems.
-		for _, want := range []string{"warning: mail.transport: " + config.WarnNoMailTransport, "warning: mis, push: " + config.WarnNoDataSource} {
-			if !strings.Contains(out, want) {
-				t.Errorf("config check output lacks %q:\n%s", want, out)
+		// Runs, but leaves things undone: warnings (on stderr, with the verdict), not problems.
+		for _, want := range []string{"warning: mail.transport: " + config.WarnNoMailTransport, "warning: mis, push: " + config.WarnNoDataSource,
+			"warning: college.support_email: " + config.WarnNoSupportEmail, "is valid"} {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("config check stderr lacks %q:\n%s", want, errOut)
 			}
+		}
+		if out != "" {
+			t.Errorf("config check without --print wrote to stdout: %q", out)
 		}
 	}
 	bad := writeConfig(t, "public:\n  pubic: 1\nlog:\n  level: loud\n")
-	out, _, err := runCmd(t, "config", "check", "--config", bad)
+	out, errOut, err := runCmd(t, "config", "check", "--config", bad)
 	var ec exitCode
-	if !errors.As(err, &ec) || ec != 1 || !strings.Contains(out, `mypt.yaml:2: unknown key "pubic" in section public`) {
-		t.Errorf("bad config: %v\n%s", err, out)
+	if !errors.As(err, &ec) || ec != 1 || !strings.Contains(errOut, `mypt.yaml:2: public.pubic: unknown key`) || out != "" {
+		t.Errorf("bad config: %v\nstdout %q\nstderr %s", err, out, errOut)
+	}
+	// The problems and their count are on the same stream, each "file:line: key: message".
+	if !strings.Contains(errOut, "mypt.yaml:4: log.level: \"loud\" must be") || !strings.Contains(errOut, "4 problem(s) in the configuration") {
+		t.Errorf("bad config stderr:\n%s", errOut)
 	}
 	invalid := writeConfig(t, "log:\n  level: loud\npublic: {addr: nonsense}\n")
-	out, _, err = runCmd(t, "config", "check", "--config", invalid)
+	_, out, err = runCmd(t, "config", "check", "--config", invalid)
 	if !errors.As(err, &ec) || ec != 1 {
 		t.Fatalf("invalid config passed: %s", out)
 	}
@@ -86,12 +95,12 @@ college: {name: Croydon College, public_base_ulr: "https://parents.example.ac.uk
 mis: {dsn: "sqlserver://mypt_reader@mis.example.ac.uk?database=ProSolution", pasword_file: /etc/mypt/mis-password}
 public: {addr: notaport}
 `)
-	out, errOut, err := runCmd(t, "config", "check", "--config", cfg)
+	errOut, out, err := runCmd(t, "config", "check", "--config", cfg)
 	var ec exitCode
 	if !errors.As(err, &ec) || ec != 1 {
 		t.Fatalf("config check passed: %v %s", err, out)
 	}
-	for _, want := range []string{`unknown key "public_base_ulr"`, `unknown key "pasword_file"`, `public.addr: "notaport" is not host:port`} {
+	for _, want := range []string{`college.public_base_ulr: unknown key`, `mis.pasword_file: unknown key`, `public.addr: "notaport" is not host:port`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("config check output lacks %q:\n%s%s", want, out, errOut)
 		}
@@ -129,7 +138,7 @@ func TestServeWarnsAboutMissingSourceAndMail(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.shutdown(context.Background())
-	for _, want := range []string{config.WarnNoDataSource, config.WarnNoMailTransport} {
+	for _, want := range []string{config.WarnNoDataSource, config.WarnNoMailTransport, config.WarnNoSupportEmail} {
 		if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), want) {
 			t.Errorf("start-up log lacks a WARN %q:\n%s", want, logs.String())
 		}
@@ -138,9 +147,22 @@ func TestServeWarnsAboutMissingSourceAndMail(t *testing.T) {
 
 func TestServeNeedsConfig(t *testing.T) {
 	t.Setenv("MYPT_CONFIG", "")
-	_, _, err := runCmd(t, "serve")
-	if err == nil || !strings.Contains(err.Error(), "no configuration") {
-		t.Errorf("serve without config: %v", err)
+	for _, k := range os.Environ() {
+		if name, _, _ := strings.Cut(k, "="); strings.HasPrefix(name, "MYPT_") && !strings.HasPrefix(name, "MYPT_TEST_") {
+			t.Setenv(name, "")
+			os.Unsetenv(name)
+		}
+	}
+	for _, args := range [][]string{{"serve"}, {"migrate"}, {"sync", "--once"}, {"backup", filepath.Join(t.TempDir(), "b.db")}, {"config", "check"}} {
+		_, errOut, err := runCmd(t, args...)
+		if msg := fmt.Sprint(err) + errOut; err == nil || !strings.Contains(msg, "no configuration file given (--config FILE or MYPT_CONFIG)") || strings.Contains(msg, "college.name") {
+			t.Errorf("%s without config: %v %s", args[0], err, errOut)
+		}
+	}
+	// The environment alone may configure a command.
+	t.Setenv("MYPT_COLLEGE_NAME", "Croydon College")
+	if _, errOut, _ := runCmd(t, "config", "check"); strings.Contains(errOut, "no configuration file given") || !strings.Contains(errOut, "college.public_base_url: is required") {
+		t.Errorf("config check on the environment alone: %s", errOut)
 	}
 }
 
@@ -284,7 +306,7 @@ func TestTakeFlag(t *testing.T) {
 func TestSyncNeedsValidConfig(t *testing.T) {
 	bad := writeConfig(t, "mis: {enabld: true}\n")
 	_, _, err := runCmd(t, "sync", "--once", "--config", bad)
-	if err == nil || !strings.Contains(err.Error(), `unknown key "enabld" in section mis`) {
+	if err == nil || !strings.Contains(err.Error(), `mis.enabld: unknown key`) {
 		t.Errorf("sync with a bad config: %v", err)
 	}
 }

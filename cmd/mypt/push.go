@@ -81,7 +81,8 @@ func runPush(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	for attempt := 1; attempt <= attempts; attempt++ {
 		if attempt > 1 {
 			wait := time.Duration(1<<(attempt-2)) * time.Second
-			fmt.Fprintf(stderr, "push: %v; trying again in %s (attempt %d of %d)\n", lastErr, wait, attempt, attempts)
+			// lastErr already starts "push: ".
+			fmt.Fprintf(stderr, "%v; trying again in %s (attempt %d of %d)\n", lastErr, wait, attempt, attempts)
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("push: %w", ctx.Err())
@@ -201,9 +202,15 @@ func pushOnce(ctx context.Context, client *http.Client, endpoint, token, file st
 	var r pushReply
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if jerr := json.Unmarshal(raw, &r); jerr != nil {
-		r.Error = strings.TrimSpace(string(raw))
-		if len(r.Error) > 300 {
-			r.Error = r.Error[:300] + "…"
+		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+			// Not the push API at all: most likely the public listener's page.
+			return false, fmt.Errorf("push: the server answered %d: is --url the internal listener's /mis/v1/batches? (sent to %s)", resp.StatusCode, endpoint)
+		}
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+			r.Error = strings.TrimSpace(string(raw))
+			if len(r.Error) > 300 {
+				r.Error = r.Error[:300] + "…"
+			}
 		}
 	}
 	switch {

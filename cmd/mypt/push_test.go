@@ -155,3 +155,32 @@ func TestRunPushRetries(t *testing.T) {
 		t.Errorf("students = %d", n)
 	}
 }
+
+// A retry's note says "push:" once.
+func TestRunPushRetryNoteHasOnePrefix(t *testing.T) {
+	t.Parallel()
+	tokenFile := writeFile(t, "token", testToken)
+	batch := writeFile(t, "b.ndjson", `{"batch":"r-2"}`+"\n")
+	_, stderr, err := push(t, batch, "--url", "http://127.0.0.1:1", "--token-file", tokenFile, "--retries", "1")
+	if err == nil || !strings.Contains(stderr, "trying again") || strings.Contains(stderr, "push: push:") || strings.Contains(err.Error(), "push: push:") {
+		t.Errorf("stderr %q, err %v", stderr, err)
+	}
+}
+
+// Pointed at the public listener, push explains the 404 rather than dumping its HTML page.
+func TestRunPushAtPublicListener(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, "<!doctype html><html><head><title>Page not found</title></head><body>…</body></html>")
+	}))
+	t.Cleanup(srv.Close)
+	tokenFile := writeFile(t, "token", testToken)
+	batch := writeFile(t, "b.ndjson", `{"batch":"p-1"}`+"\n")
+	_, _, err := push(t, batch, "--url", srv.URL, "--token-file", tokenFile)
+	want := "the server answered 404: is --url the internal listener's /mis/v1/batches?"
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "<") {
+		t.Errorf("err = %v, want it to say %q", err, want)
+	}
+}

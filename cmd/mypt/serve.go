@@ -36,9 +36,18 @@ func configPath(flagValue string) string {
 	return os.Getenv("MYPT_CONFIG")
 }
 
-// loadConfig loads and validates the configuration, reporting every problem at once.
+// errNoConfig is what a command that needs a configuration says when it was given none.
+var errNoConfig = errors.New("no configuration file given (--config FILE or MYPT_CONFIG)")
+
+// loadConfig loads and validates the configuration, reporting every problem at once. With no
+// file, the environment's MYPT_<SECTION>_<KEY> variables must give one; if none is set the
+// error says a file is needed (not that college.name is missing).
 func loadConfig(path string) (config.Config, error) {
-	return config.LoadChecked(path, os.Environ())
+	env := os.Environ()
+	if path == "" && !config.HasEnv(env) {
+		return config.Config{}, errNoConfig
+	}
+	return config.LoadChecked(path, env)
 }
 
 // storeOptions are the cache's settings from the configuration.
@@ -71,10 +80,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // serve loads the configuration at path and runs mypt until ctx ends, logging to logw.
 func serve(ctx context.Context, path string, logw io.Writer) error {
-	if path == "" {
-		return errors.New("serve: no configuration: pass --config FILE or set MYPT_CONFIG (try `mypt demo` for a configuration-free run)")
-	}
 	cfg, err := loadConfig(path)
+	if errors.Is(err, errNoConfig) {
+		return fmt.Errorf("%w; try `mypt demo` for a run with no configuration", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -200,6 +209,9 @@ func newApp(ctx context.Context, o appOptions) (_ *app, err error) {
 	}
 	if !cfg.MIS.Enabled && !cfg.Push.Enabled() {
 		a.log.Warn(config.WarnNoDataSource)
+	}
+	if cfg.College.SupportEmail == "" {
+		a.log.Warn("college.support_email " + config.WarnNoSupportEmail)
 	}
 	if a.syncNow == nil && o.SyncNow != nil {
 		a.syncNow = o.SyncNow

@@ -9,7 +9,7 @@ import (
 )
 
 // errNoWindowsService is what `mypt service …` answers on other systems.
-var errNoWindowsService = errors.New("mypt service: Windows services exist only on Windows; " +
+var errNoWindowsService = errors.New("service: Windows services exist only on Windows; " +
 	"on Linux install deploy/systemd/mypt.service (see docs/operations.md)")
 
 // isWindowsService reports whether the Windows Service Control Manager

@@ -52,7 +52,7 @@ func isWindowsService() bool {
 // stdout; errors are returned for main to print.
 func runServiceCommand(ctx context.Context, args []string, stdout io.Writer, run func(ctx context.Context) error) error {
 	if len(args) == 0 {
-		return errors.New("mypt service: want install, uninstall, start, stop, status or run")
+		return errors.New("service: want install, uninstall, start, stop, status or run")
 	}
 	cmd := args[0]
 	fs := flag.NewFlagSet("service "+cmd, flag.ContinueOnError)
@@ -64,10 +64,10 @@ func runServiceCommand(ctx context.Context, args []string, stdout io.Writer, run
 		account = fs.String("account", "", `account to run as (default the virtual account "NT SERVICE\<name>"; "LocalSystem" is not recommended)`)
 	}
 	if err := fs.Parse(args[1:]); err != nil {
-		return fmt.Errorf("mypt service %s: %w", cmd, err)
+		return fmt.Errorf("service %s: %w", cmd, err)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("mypt service %s: unexpected arguments %q", cmd, fs.Args())
+		return fmt.Errorf("service %s: unexpected arguments %q", cmd, fs.Args())
 	}
 	switch cmd {
 	case "install":
@@ -82,14 +82,14 @@ func runServiceCommand(ctx context.Context, args []string, stdout io.Writer, run
 		return serviceStatus(stdout, *name)
 	case "run":
 		if run == nil {
-			return errors.New("mypt service run: nothing to run")
+			return errors.New("service run: nothing to run")
 		}
 		if !isWindowsService() {
 			return run(ctx) // started from a console: run in the foreground
 		}
 		return runAsService(ctx, *name, run)
 	}
-	return fmt.Errorf("mypt service: unknown command %q: want install, uninstall, start, stop, status or run", cmd)
+	return fmt.Errorf("service: unknown command %q: want install, uninstall, start, stop, status or run", cmd)
 }
 
 // serviceName is the name this process was installed under, or "mypt".
@@ -104,9 +104,9 @@ func connectSCM(op string) (*mgr.Mgr, error) {
 	m, err := mgr.Connect()
 	if err != nil {
 		if errors.Is(err, windows.ERROR_ACCESS_DENIED) {
-			return nil, fmt.Errorf("mypt service %s: %w (run from an elevated, administrator prompt)", op, err)
+			return nil, fmt.Errorf("service %s: %w (run from an elevated, administrator prompt)", op, err)
 		}
-		return nil, fmt.Errorf("mypt service %s: connect to the service manager: %w", op, err)
+		return nil, fmt.Errorf("service %s: connect to the service manager: %w", op, err)
 	}
 	return m, nil
 }
@@ -114,16 +114,16 @@ func connectSCM(op string) (*mgr.Mgr, error) {
 func installService(stdout io.Writer, name, config, account string) error {
 	exe, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("mypt service install: find mypt.exe: %w", err)
+		return fmt.Errorf("service install: find mypt.exe: %w", err)
 	}
 	if exe, err = filepath.Abs(exe); err != nil {
-		return fmt.Errorf("mypt service install: %w", err)
+		return fmt.Errorf("service install: %w", err)
 	}
 	if config, err = filepath.Abs(config); err != nil {
-		return fmt.Errorf("mypt service install: %w", err)
+		return fmt.Errorf("service install: %w", err)
 	}
 	if _, err := os.Stat(config); err != nil {
-		return fmt.Errorf("mypt service install: configuration file: %w", err)
+		return fmt.Errorf("service install: configuration file: %w", err)
 	}
 	if account == "" {
 		account = `NT SERVICE\` + name
@@ -135,7 +135,7 @@ func installService(stdout io.Writer, name, config, account string) error {
 	defer m.Disconnect()
 	if s, err := m.OpenService(name); err == nil {
 		s.Close()
-		return fmt.Errorf("mypt service install: service %q already exists (uninstall it first, or use --name)", name)
+		return fmt.Errorf("service install: service %q already exists (uninstall it first, or use --name)", name)
 	}
 	s, err := m.CreateService(name, exe, mgr.Config{
 		DisplayName:      "mypt parents' portal (" + name + ")",
@@ -146,19 +146,19 @@ func installService(stdout io.Writer, name, config, account string) error {
 		ErrorControl:     mgr.ErrorNormal,
 	}, "serve", "--config", config)
 	if err != nil {
-		return fmt.Errorf("mypt service install: create service: %w", err)
+		return fmt.Errorf("service install: create service: %w", err)
 	}
 	defer s.Close()
 	restart := mgr.RecoveryAction{Type: mgr.ServiceRestart, Delay: 10 * time.Second}
 	if err := s.SetRecoveryActions([]mgr.RecoveryAction{restart, restart, restart}, uint32((24 * time.Hour).Seconds())); err != nil {
-		return fmt.Errorf("mypt service install: set restart on failure: %w", err)
+		return fmt.Errorf("service install: set restart on failure: %w", err)
 	}
 	if err := setServiceEnvironment(name, []string{serviceNameEnv + "=" + name}); err != nil {
-		return fmt.Errorf("mypt service install: %w", err)
+		return fmt.Errorf("service install: %w", err)
 	}
 	if err := eventlog.InstallAsEventCreate(name, eventlog.Error|eventlog.Warning|eventlog.Info); err != nil &&
 		!strings.Contains(err.Error(), "exists") {
-		return fmt.Errorf("mypt service install: register event log source: %w", err)
+		return fmt.Errorf("service install: register event log source: %w", err)
 	}
 	fmt.Fprintf(stdout, "installed service %q running %q serve --config %q as %s\n", name, exe, config, account)
 	fmt.Fprintf(stdout, "grant it the data directory, then start it:\n  icacls <data_dir> /grant \"%s:(OI)(CI)M\"\n  icacls %q /grant \"%s:R\"\n  mypt service start --name %s\n",
@@ -188,16 +188,16 @@ func uninstallService(ctx context.Context, stdout io.Writer, name string) error 
 	defer m.Disconnect()
 	s, err := m.OpenService(name)
 	if err != nil {
-		return fmt.Errorf("mypt service uninstall: service %q: %w", name, err)
+		return fmt.Errorf("service uninstall: service %q: %w", name, err)
 	}
 	defer s.Close()
 	if st, err := s.Query(); err == nil && st.State != svc.Stopped {
 		if err := controlAndWait(ctx, s, svc.Stop, svc.Stopped); err != nil {
-			return fmt.Errorf("mypt service uninstall: stop %q: %w", name, err)
+			return fmt.Errorf("service uninstall: stop %q: %w", name, err)
 		}
 	}
 	if err := s.Delete(); err != nil {
-		return fmt.Errorf("mypt service uninstall: delete %q: %w", name, err)
+		return fmt.Errorf("service uninstall: delete %q: %w", name, err)
 	}
 	if err := eventlog.Remove(name); err != nil {
 		fmt.Fprintf(stdout, "note: event log source %q not removed: %v\n", name, err)
@@ -214,14 +214,14 @@ func startService(ctx context.Context, stdout io.Writer, name string) error {
 	defer m.Disconnect()
 	s, err := m.OpenService(name)
 	if err != nil {
-		return fmt.Errorf("mypt service start: service %q: %w", name, err)
+		return fmt.Errorf("service start: service %q: %w", name, err)
 	}
 	defer s.Close()
 	if err := s.Start(); err != nil {
-		return fmt.Errorf("mypt service start: %q: %w", name, err)
+		return fmt.Errorf("service start: %q: %w", name, err)
 	}
 	if err := waitForState(ctx, s, svc.Running); err != nil {
-		return fmt.Errorf("mypt service start: %q: %w (see the Application event log, source %q)", name, err, name)
+		return fmt.Errorf("service start: %q: %w (see the Application event log, source %q)", name, err, name)
 	}
 	fmt.Fprintf(stdout, "service %q running\n", name)
 	return nil
@@ -235,11 +235,11 @@ func stopService(ctx context.Context, stdout io.Writer, name string) error {
 	defer m.Disconnect()
 	s, err := m.OpenService(name)
 	if err != nil {
-		return fmt.Errorf("mypt service stop: service %q: %w", name, err)
+		return fmt.Errorf("service stop: service %q: %w", name, err)
 	}
 	defer s.Close()
 	if err := controlAndWait(ctx, s, svc.Stop, svc.Stopped); err != nil {
-		return fmt.Errorf("mypt service stop: %q: %w", name, err)
+		return fmt.Errorf("service stop: %q: %w", name, err)
 	}
 	fmt.Fprintf(stdout, "service %q stopped\n", name)
 	return nil
@@ -253,12 +253,12 @@ func serviceStatus(stdout io.Writer, name string) error {
 	defer m.Disconnect()
 	s, err := m.OpenService(name)
 	if err != nil {
-		return fmt.Errorf("mypt service status: service %q: %w", name, err)
+		return fmt.Errorf("service status: service %q: %w", name, err)
 	}
 	defer s.Close()
 	st, err := s.Query()
 	if err != nil {
-		return fmt.Errorf("mypt service status: %q: %w", name, err)
+		return fmt.Errorf("service status: %q: %w", name, err)
 	}
 	fmt.Fprintf(stdout, "service %q: %s (pid %d)\n", name, stateName(st.State), st.ProcessId)
 	return nil
@@ -329,7 +329,7 @@ func runAsService(ctx context.Context, name string, run func(ctx context.Context
 	// h.err is written by Execute's goroutine before svc.Run returns.
 	if err := svc.Run(name, h); err != nil {
 		h.logf(eventlog.Error, "mypt service %s: %v", name, err)
-		return fmt.Errorf("mypt service run: %w", err)
+		return fmt.Errorf("service run: %w", err)
 	}
 	if elog != nil {
 		elog.Close()

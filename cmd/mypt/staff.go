@@ -52,7 +52,7 @@ func runStaffIO(ctx context.Context, args []string, stdin io.Reader, stdout, std
 func staffEmail(cmd, email string, stderr io.Writer) (string, error) {
 	addr := strings.ToLower(strings.TrimSpace(email))
 	if addr == "" || !strings.Contains(addr, "@") || strings.ContainsAny(addr, " <>\r\n") {
-		fmt.Fprintf(stderr, "mypt staff %s: --email must be an email address\n", cmd)
+		fmt.Fprintf(stderr, "mypt: staff %s: --email must be an email address\n", cmd)
 		return "", exitCode(2)
 	}
 	return addr, nil
