@@ -36,7 +36,7 @@ func restoreCache(ctx context.Context, src, dbPath string, stdout io.Writer) err
 	kept, err := sqlite.Restore(ctx, src, dbPath)
 	if err != nil {
 		if errors.Is(err, sqlite.ErrCacheInUse) {
-			return fmt.Errorf("restore: %w; stop the service first (systemctl stop mypt, or mypt service stop)", err)
+			return fmt.Errorf("restore: %w: systemctl stop mypt, or mypt service stop on Windows", err)
 		}
 		return fmt.Errorf("restore: %w", err)
 	}

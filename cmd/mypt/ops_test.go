@@ -46,7 +46,7 @@ func TestRestoreCommand(t *testing.T) {
 	}
 	var out, errOut bytes.Buffer
 	err = runRestore(ctx, []string{dest, "--config", cfgFile}, &out, &errOut)
-	if !errors.Is(err, sqlite.ErrCacheInUse) || !strings.Contains(err.Error(), "stop the service first") {
+	if !errors.Is(err, sqlite.ErrCacheInUse) || !strings.Contains(err.Error(), "(stop mypt first): systemctl stop mypt") || strings.Count(err.Error(), "stop") != 3 {
 		t.Fatalf("restore while serve runs: %v (%s)", err, errOut.String())
 	}
 	lock.Release()
