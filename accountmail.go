@@ -88,11 +88,11 @@ var emailTemplates = map[EmailKind]emailTemplate{
 
 Thank you for your account request for the {{.PortalName}}{{if .StudentName}}, to see the records of {{.StudentName}}{{end}}.
 
-To complete your request, open the link below and press "Confirm my email address". The link works once and expires in {{.Expires}}.
+To complete your request, open the link below, enter the password you typed on the request and press "Confirm my email address". The link works once and expires in {{.Expires}}.
 
 {{link}}
 
-If you already have an account with this email address, confirming adds {{if .StudentName}}{{.StudentName}}{{else}}the student{{end}} to it and your password does not change: you keep signing in with your existing password. The password typed on this request is not used. To change your password, use "Forgot your password?" on the sign-in page.
+If you already have an account with this email address, confirming adds {{if .StudentName}}{{.StudentName}}{{else}}the student{{end}} to it and your password does not change: you keep signing in with your existing password. The password typed on this request is needed only to confirm it. To change your password, use "Forgot your password?" on the sign-in page.
 
 If you did not ask for an account, you can ignore this email; nothing will happen.`},
 	EmailApproved: {"Your {{.PortalName}} account is open", "", `Dear {{.ToName}},
@@ -108,7 +108,7 @@ Your account request has been approved. {{.StudentName}} has been added to your 
 
 {{login}}
 
-Your password has not changed: the password typed on the request is not used for an account that already exists. If you have forgotten your password, use "Forgot your password?" on the sign-in page.
+Your password has not changed: the password typed on the request only confirmed it, and does not sign in. If you have forgotten your password, use "Forgot your password?" on the sign-in page.
 
 If you did not ask for this, email Parent Portal Support at {{.SupportEmail}} straight away.`},
 	EmailRejected: {"Your {{.PortalName}} account request", "", `Dear {{.ToName}},

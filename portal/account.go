@@ -96,15 +96,22 @@ var accountPages = []string{"account_request", "account_message", "account_verif
 
 // accountsSite is the account pages' and staff site's state inside Server.
 type accountsSite struct {
-	store    AccountStore
-	cfg      config.AccountsConfig
-	policy   PasswordPolicy
-	mail     mypt.MailSettings
-	files    MailFiles
-	sleep    func(ctx context.Context, d time.Duration)
-	limiter  *ipLimiter // account requests and forgot-password posts per client address
-	staffDum string     // a staff hash verified for unknown staff emails
+	store   AccountStore
+	cfg     config.AccountsConfig
+	policy  PasswordPolicy
+	mail    mypt.MailSettings
+	files   MailFiles
+	sleep   func(ctx context.Context, d time.Duration)
+	limiter *ipLimiter // account requests and forgot-password posts per client address
+	// confirms limits verify-link confirms (each an argon2id check) per client address, and
+	// verifyFails counts wrong passwords per verify link: at maxVerifyFails the link is dead.
+	confirms    *ipLimiter
+	verifyFails *shadowCounter
+	staffDum    string // a staff hash verified for unknown staff emails
 }
+
+// maxVerifyFails is how many wrong passwords a verify link takes before it stops working.
+const maxVerifyFails = 5
 
 func newAccountsSite(s *Server, o AccountsOptions) (*accountsSite, error) {
 	st := o.Store
@@ -143,7 +150,7 @@ func newAccountsSite(s *Server, o AccountsOptions) (*accountsSite, error) {
 			PublicBaseURL: s.opts.College.PublicBaseURL}
 	}
 	a := &accountsSite{store: st, cfg: cfg, policy: pp, files: o.MailFiles, sleep: sleep,
-		limiter: newIPLimiter(20, 10, s.now), staffDum: s.dummy, mail: mail}
+		limiter: newIPLimiter(20, 10, s.now), confirms: newIPLimiter(20, 10, s.now), verifyFails: newShadowCounter(s.now), staffDum: s.dummy, mail: mail}
 	return a, nil
 }
 
@@ -423,8 +430,19 @@ func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) {
 	if a == nil {
 		return
 	}
+	// Every confirm costs an argon2id check: limited per client address like the other forms,
+	// and a link that has taken maxVerifyFails wrong passwords works no more.
+	if !a.confirms.allow(s.clientAddr(r)) {
+		w.Header().Set("Retry-After", "60")
+		s.renderStatus(w, r, http.StatusTooManyRequests)
+		return
+	}
 	tok := r.PostFormValue("token")
 	ctx := r.Context()
+	if a.verifyFails.count("verify:"+tok) >= maxVerifyFails {
+		s.expiredLink(w, r, verifyLink)
+		return
+	}
 	req, ok := s.requestByToken(w, r, a, verifyLink, tok)
 	if !ok {
 		return
@@ -433,9 +451,14 @@ func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) {
 	// asked. Without it, anyone who knew a parent's and a child's details could ask for an
 	// account with a password of their own and wait for the parent to click "Confirm".
 	if match, err := VerifyPassword(r.PostFormValue("password"), req.PasswordHash); !match || err != nil {
+		if a.verifyFails.fail("verify:"+tok) >= maxVerifyFails {
+			s.securityEvent(r, "verify_refused", "too_many_wrong_passwords")
+			s.expiredLink(w, r, verifyLink)
+			return
+		}
 		v := s.verifyView(req, tok)
-		v.Errors = []fieldError{{Field: "password", Message: "Enter the password you chose when you asked for the account. " +
-			"If you did not ask for an account, do not confirm this request."}}
+		v.Errors = []fieldError{{Field: "password", Message: "Enter the password you typed on this request. " +
+			"If you did not make this request, do not confirm it."}}
 		s.securityEvent(r, "verify_refused", "wrong_password")
 		s.renderForm(w, r, http.StatusBadRequest, "account_verify", v.Heading+": there is a problem", v)
 		return
@@ -460,7 +483,7 @@ func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) {
 		if got.AddedToExisting {
 			s.message(w, r, http.StatusOK, student+" has been added to your account", "/login", "Sign in",
 				"Thank you for confirming your email address. Your request has been approved and "+student+" has been added to the account you already had with this email address; we have emailed you to say so.",
-				"Sign in with your existing password to see "+student+"'s records: your password has not changed, and the password typed on the request was not used.")
+				"Sign in with your existing password to see "+student+"'s records: your password has not changed; the password typed on the request only confirmed it.")
 			return
 		}
 		s.message(w, r, http.StatusOK, "Your account is open", "/login", "Sign in",

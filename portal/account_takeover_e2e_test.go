@@ -97,7 +97,7 @@ func TestAccountRequestCannotTakeOverAnExistingAccount(t *testing.T) {
 			// nothing is confirmed.
 			for _, pw := range []string{"", aoife.password} {
 				code, page, _ := victim.post("/verify-email?token="+tok, "/verify-email", url.Values{"token": {tok}, "password": {pw}})
-				if code != http.StatusBadRequest || !strings.Contains(page, "Enter the password you chose when you asked for the account") {
+				if code != http.StatusBadRequest || !strings.Contains(page, "Enter the password you typed on this request") {
 					t.Fatalf("confirm with password %q: %d\n%s", pw, code, page)
 				}
 			}

@@ -577,6 +577,14 @@ func newShadowCounter(now func() time.Time) *shadowCounter {
 	return &shadowCounter{now: now, counts: map[[32]byte]shadowEntry{}}
 }
 
+// count is how many failures key has had, without adding one.
+func (c *shadowCounter) count(key string) int {
+	k := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(key))))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.counts[k].n
+}
+
 func (c *shadowCounter) fail(email string) int {
 	key := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
 	c.mu.Lock()
