@@ -38,7 +38,9 @@ type SMTPConfig struct {
 	Port int `yaml:"port"`
 	// TLS is starttls (default; the server must offer it), tls (implicit, port 465) or none
 	// (plain; only for a relay on a trusted network, and never with a username).
-	TLS      string `yaml:"tls"`
+	TLS string `yaml:"tls"`
+	// Username and Password authenticate to the server (none when empty); give the password
+	// as password_file or MYPT_MAIL_SMTP_PASSWORD_FILE.
 	Username string `yaml:"username"`
 	Password Secret `yaml:"password"`
 	// Auth is plain (default), login or auto.

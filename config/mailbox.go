@@ -66,6 +66,7 @@ type MailboxConfig struct {
 type MailboxOAuth2Config struct {
 	// TokenURL, e.g. https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token.
 	TokenURL string `yaml:"token_url"`
+	// ClientID is the application (client) id of the app registration.
 	ClientID string `yaml:"client_id"`
 	// ClientSecret (or client_secret_file).
 	ClientSecret Secret `yaml:"client_secret"`
