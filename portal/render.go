@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"net/http"
 	"path"
@@ -293,6 +294,14 @@ func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int
 }
 
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	if onInternal(r) && strings.HasPrefix(r.URL.Path, "/mis/") {
+		// The MIS's API answers its clients in JSON, an unknown path too.
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"result":"not_found","error":"no such endpoint; the API is POST /mis/v1/batches and POST /mis/v1/sync"}`+"\n")
+		return
+	}
 	if onInternal(r) {
 		r = s.withOptionalStaff(w, r)
 	} else {

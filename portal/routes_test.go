@@ -254,3 +254,21 @@ func TestHeadWhereverGet(t *testing.T) {
 		t.Errorf("internal HEAD /healthz: %d", resp.StatusCode)
 	}
 }
+
+// An unknown path under /mis/ on the internal listener answers JSON, as the MIS API does, not
+// the staff site's HTML page; the public listener's 404 stays the parents' page.
+func TestUnknownMISPathAnswersJSON(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	for _, m := range []string{"GET", "POST"} {
+		rec := httptest.NewRecorder()
+		h.srv.InternalHandler().ServeHTTP(rec, httptest.NewRequest(m, "/mis/v1/nope", nil))
+		if rec.Code != http.StatusNotFound || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") ||
+			!strings.Contains(rec.Body.String(), `"result":"not_found"`) {
+			t.Errorf("%s /mis/v1/nope: %d %q %s", m, rec.Code, rec.Header().Get("Content-Type"), rec.Body)
+		}
+	}
+	if r := h.get(h.client(), "/mis/v1/nope"); r.StatusCode != http.StatusNotFound || strings.Contains(r.body, `"result"`) {
+		t.Errorf("public /mis/v1/nope: %d", r.StatusCode)
+	}
+}
