@@ -167,7 +167,9 @@ func ParseAccountRequest(f AccountRequestForm, today Date) (AccountRequest, erro
 	acctCheckName(&errs, FieldStudentLastName, f.StudentLastName, "the student's legal last name")
 	if strings.TrimSpace(f.StudentDOB) == "" {
 		errs.add(FieldStudentDOB, "Enter the student's date of birth as dd/mm/yyyy")
-	} else if d, err := ParseUKDate(f.StudentDOB); err != nil {
+	} else if d, err := ParseUKDate(f.StudentDOB); IsNoSuchDay(err) {
+		errs.add(FieldStudentDOB, "That date does not exist: check the day and the month, as dd/mm/yyyy, for example 05/04/2011")
+	} else if err != nil {
 		errs.add(FieldStudentDOB, "Enter the student's date of birth as dd/mm/yyyy, for example 05/04/2011")
 	} else if !today.IsZero() && d.After(today) {
 		errs.add(FieldStudentDOB, "The date of birth must be in the past")

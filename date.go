@@ -1,6 +1,7 @@
 package mypt
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -33,9 +34,15 @@ func ParseDate(s string) (Date, error) {
 	return DateOf(t), nil
 }
 
+// errNoSuchDay marks a date in the right shape that the calendar does not have (31/02/2011).
+var errNoSuchDay = errors.New("no such day")
+
+// IsNoSuchDay reports whether err is ParseUKDate's for a well-formed date that does not exist.
+func IsNoSuchDay(err error) bool { return errors.Is(err, errNoSuchDay) }
+
 // ParseUKDate parses a date written as dd/mm/yyyy, as parents type it (DM-2): one- or two-digit
 // day and month, a four-digit year. Two-digit years and dates that do not exist are refused with a
-// message that gives the format.
+// message that gives the format (IsNoSuchDay tells the second kind).
 func ParseUKDate(s string) (Date, error) {
 	s = strings.TrimSpace(s)
 	bad := fmt.Errorf("%q is not a date: enter it as dd/mm/yyyy, for example 05/04/2011", s)
@@ -54,7 +61,7 @@ func ParseUKDate(s string) (Date, error) {
 	}
 	d := Date{n[2], time.Month(n[1]), n[0]}
 	if !d.Valid() {
-		return Date{}, fmt.Errorf("%q is not a real date: enter it as dd/mm/yyyy, for example 05/04/2011", s)
+		return Date{}, fmt.Errorf("%q is not a real date: enter it as dd/mm/yyyy, for example 05/04/2011: %w", s, errNoSuchDay)
 	}
 	return d, nil
 }

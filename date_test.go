@@ -100,3 +100,13 @@ func TestDecodeRowNamesBadFields(t *testing.T) {
 		t.Errorf("good row: %v %v", r, err)
 	}
 }
+
+// A date in the right shape that the calendar lacks is told apart from a badly written one.
+func TestParseUKDateNoSuchDay(t *testing.T) {
+	for in, want := range map[string]bool{"31/02/2011": true, "13/13/2011": true, "29/02/2024": false, "5/4/11": false, "x": false} {
+		_, err := mypt.ParseUKDate(in)
+		if got := mypt.IsNoSuchDay(err); got != want {
+			t.Errorf("IsNoSuchDay(ParseUKDate(%q)) = %v, want %v (err %v)", in, got, want, err)
+		}
+	}
+}

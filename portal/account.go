@@ -490,11 +490,11 @@ func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) {
 			"Thank you for confirming your email address. Your request has been approved and we have emailed you to say so.",
 			"Sign in with your email address and the password you chose to see "+student+"'s records.")
 	case mypt.RequestAwaitingStaff:
-		s.message(w, r, http.StatusOK, "Your request has been submitted for approval", "/help", "Help with the Parent Portal",
+		s.message(w, r, http.StatusOK, "Your request has been submitted for approval", "/help/"+helpCreatingAccountSlug, "Help with creating an account",
 			"Thank you for confirming your email address. Your request will now be checked by the college; please allow 4 to 5 working days.",
 			"You will receive an email when your account has been approved.")
 	case mypt.RequestAwaitingConsent:
-		s.message(w, r, http.StatusOK, "The student's consent is needed", "/help", "Help with the Parent Portal",
+		s.message(w, r, http.StatusOK, "The student's consent is needed", "/help/"+helpCreatingAccountSlug, "Help with creating an account",
 			"Thank you for confirming your email address. Your details are not recorded as the student's next of kin or a verified contact, so we have asked the student to consent before you can see their records.",
 			"You will receive an email when your request has been decided.")
 	default:
