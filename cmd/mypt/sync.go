@@ -200,7 +200,14 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	logger, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	// stdout has a line per run already: at the default level only warnings and errors go to
+	// stderr, so a terminal or a cron mail does not show every pass twice (log.level: debug
+	// shows everything).
+	level := cfg.Log.Level
+	if l := strings.ToLower(level); l == "" || l == "info" {
+		level = "warn"
+	}
+	logger, err := newLogger(stderr, cfg.Log.Format, level)
 	if err != nil {
 		return err
 	}
