@@ -458,7 +458,7 @@ func (s *Server) handleAdminRequests(w http.ResponseWriter, r *http.Request) {
 			valid = valid || st == state
 		}
 		if !valid {
-			s.renderError(w, r, errBadRequest)
+			s.renderError(w, r, badRequest("There is no such request state: choose one from the list"))
 			return
 		}
 		states = []mypt.RequestState{state}
@@ -926,7 +926,7 @@ func (s *Server) handleAdminMailbox(w http.ResponseWriter, r *http.Request) {
 		status = "open"
 	case "open", "done", "all":
 	default:
-		s.renderError(w, r, errBadRequest)
+		s.renderError(w, r, badRequest("The status to show is open, done or all"))
 		return
 	}
 	q := status
@@ -983,18 +983,18 @@ func (s *Server) handleAdminAuditCSV(w http.ResponseWriter, r *http.Request) {
 	var err error
 	if v := q.Get("from"); v != "" {
 		if from, err = mypt.ParseDate(v); err != nil {
-			s.renderError(w, r, errBadRequest)
+			s.renderError(w, r, badRequest("From must be a date (YYYY-MM-DD)"))
 			return
 		}
 	}
 	if v := q.Get("to"); v != "" {
 		if to, err = mypt.ParseDate(v); err != nil {
-			s.renderError(w, r, errBadRequest)
+			s.renderError(w, r, badRequest("To must be a date (YYYY-MM-DD)"))
 			return
 		}
 	}
 	if to.Before(from) {
-		s.renderError(w, r, errBadRequest)
+		s.renderError(w, r, badRequest("From must be on or before To"))
 		return
 	}
 	if !s.auditNow(w, r, s.staffAudit(r, "export_audit", "", "audit", from.String()+".."+to.String())) {

@@ -254,3 +254,21 @@ func TestDisabledStaffUserIsSignedOutAndRefused(t *testing.T) {
 		t.Fatalf("enabled staff user cannot sign in: %d", code)
 	}
 }
+
+// A staff page refused as a bad request says what was wrong.
+func TestStaffBadRequestsSayWhy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, config.ApprovalManual)
+	staff := e.staff()
+	for path, want := range map[string]string{
+		"/admin/audit.csv?from=2026-12-10&to=2026-12-01": "From must be on or before To",
+		"/admin/audit.csv?from=bad":                      "From must be a date",
+		"/admin/requests?state=bogus":                    "There is no such request state",
+		"/admin/mailbox?status=bogus":                    "open, done or all",
+	} {
+		code, body := staff.get(path)
+		if code != http.StatusBadRequest || !strings.Contains(body, want) {
+			t.Errorf("%s: %d, page lacks %q", path, code, want)
+		}
+	}
+}

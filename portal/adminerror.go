@@ -70,7 +70,7 @@ func (s *Server) renderStaffStatus(w http.ResponseWriter, r *http.Request, v *er
 		return false
 	}
 	av := &adminErrorView{adminBase: s.adminBase(r, v.Heading, ""), Status: v.Status, Heading: v.Heading, Message: v.Message}
-	if m := staffErrorMessage(v.Status); m != "" {
+	if m := staffErrorMessage(v.Status); m != "" && v.Status != http.StatusBadRequest {
 		av.Message = m
 	}
 	s.fillBase(r, &av.Base)

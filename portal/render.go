@@ -235,8 +235,21 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		s.log.ErrorContext(r.Context(), "portal: request failed", "method", r.Method, "route", routeOf(r),
 			"status", status, "err", err)
 	}
+	var said badRequestError
+	if status == http.StatusBadRequest && errors.As(err, &said) {
+		s.renderStatusSaying(w, r, status, said.msg)
+		return
+	}
 	s.renderStatus(w, r, status)
 }
+
+// badRequestError is a 400 whose reason may be shown on the page (it names a field of the
+// form or query, never data): badRequest("From must be on or before To").
+type badRequestError struct{ msg string }
+
+func badRequest(msg string) error              { return badRequestError{msg} }
+func (e badRequestError) Error() string        { return "bad request: " + e.msg }
+func (e badRequestError) Is(target error) bool { return target == errBadRequest }
 
 // routeOf is the request's route pattern (or, before routing, its path without any
 // identifiers), safe to log.
@@ -254,6 +267,11 @@ func routeOf(r *http.Request) string {
 // renderStatus writes our own page for status. Every 404 is the same page, whatever the
 // reason, so a student id that exists but is not yours looks exactly like one that does not.
 func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int) {
+	s.renderStatusSaying(w, r, status, "")
+}
+
+// renderStatusSaying is renderStatus with the page's message replaced by said, when not empty.
+func (s *Server) renderStatusSaying(w http.ResponseWriter, r *http.Request, status int, said string) {
 	v := &errorView{Status: status}
 	switch status {
 	case http.StatusNotFound:
@@ -273,6 +291,9 @@ func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int
 		v.Heading, v.Message = "Temporarily unavailable", "The portal is busy or being updated. Please try again in a few minutes."
 	default:
 		v.Heading, v.Message = "Something went wrong", "Sorry, the page could not be shown. Please try again later."
+	}
+	if said != "" {
+		v.Message = said + ". Go back and try again."
 	}
 	v.Title = v.Heading
 	if onInternal(r) && s.renderStaffStatus(w, r, v) {
