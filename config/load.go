@@ -1,9 +1,11 @@
 package config
 
 import (
+	"cmp"
 	"encoding"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"slices"
@@ -156,9 +158,34 @@ func LoadChecked(path string, env []string) (Config, error) {
 		problems = append(problems, verr.Error())
 	}
 	if len(problems) > 0 {
+		sortByLine(problems)
 		return c, &LoadError{Problems: problems}
 	}
 	return c, nil
+}
+
+// sortByLine puts the problems that name a line of the file in line order, first; the others
+// (environment variables, keys left at their default) follow in the order they were found.
+func sortByLine(problems []string) {
+	line := func(p string) int {
+		// "path:12: key: message" — the path itself may hold colons (C:\...), so look for
+		// the first ":<digits>: " rather than split.
+		for i := 0; i < len(p); i++ {
+			if p[i] != ':' {
+				continue
+			}
+			j := i + 1
+			for j < len(p) && p[j] >= '0' && p[j] <= '9' {
+				j++
+			}
+			if j > i+1 && strings.HasPrefix(p[j:], ": ") {
+				n, _ := strconv.Atoi(p[i+1 : j])
+				return n
+			}
+		}
+		return math.MaxInt
+	}
+	slices.SortStableFunc(problems, func(a, b string) int { return cmp.Compare(line(a), line(b)) })
 }
 
 // parentKeys lists key and the keys holding it: "a.b[0].c", "a.b[0]", "a.b", "a".
