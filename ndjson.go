@@ -283,7 +283,8 @@ func (p *batchParser) record(n int, line []byte) (Record, bool) {
 	}
 	var l batchLine
 	if err := decodeStrict(trimmed, &l); err != nil {
-		return bad("%v", err)
+		// The record's own fields (entity, op, key, data) are not a view's columns.
+		return bad("%s", strings.Replace(err.Error(), "unknown column ", `unknown record field (a record has "entity", "op", "key" and "data") `, 1))
 	}
 	if l.Entity == nil {
 		return bad(`"entity" is required`)

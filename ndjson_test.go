@@ -238,3 +238,22 @@ func FuzzParseBatch(f *testing.F) {
 		}
 	})
 }
+
+// An unknown field beside "data" is named as a record field, not as a view's column; one
+// inside "data" is a column.
+func TestRecordFieldsAreNotColumns(t *testing.T) {
+	in := "{\"batch\":\"b1\"}\n" +
+		`{"entity":"student","op":"upsert","dta":{}}` + "\n" +
+		`{"entity":"mark_type","op":"upsert","data":{"Mark":"/","Description":"Present","Status":1,"Colour":"red"}}` + "\n"
+	_, err := ParseBatch(strings.NewReader(in), ParseLimits{})
+	var be *BatchError
+	if !errors.As(err, &be) || len(be.Lines) != 2 {
+		t.Fatalf("err = %v", err)
+	}
+	if r := be.Lines[0].Reason; !strings.Contains(r, `unknown record field`) || !strings.Contains(r, `"dta"`) {
+		t.Errorf("line 2: %q", r)
+	}
+	if r := be.Lines[1].Reason; !strings.Contains(r, `unknown column "Colour"`) {
+		t.Errorf("line 3: %q", r)
+	}
+}
