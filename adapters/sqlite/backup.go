@@ -73,7 +73,15 @@ func BackupFile(ctx context.Context, dbPath, dest string) error {
 	if _, err := os.Stat(dbPath); err != nil {
 		return fmt.Errorf("sqlite: backup %s: %w", dbPath, err)
 	}
-	db, err := sql.Open("sqlite", backupDSN(dbPath, "mode=ro", "_pragma=busy_timeout(10000)"))
+	// Beside a running daemon the cache is opened read-only. With no daemon (its lock is free)
+	// it is opened as usual, so that closing the last connection removes the WAL and
+	// shared-memory files a read-only one would leave beside a stopped cache.
+	mode := "mode=ro"
+	if lock, err := AcquireLock(dbPath); err == nil {
+		defer lock.Release()
+		mode = "mode=rw"
+	}
+	db, err := sql.Open("sqlite", backupDSN(dbPath, mode, "_pragma=busy_timeout(10000)"))
 	if err != nil {
 		return fmt.Errorf("sqlite: backup %s: %w", dbPath, err)
 	}

@@ -371,3 +371,22 @@ func TestCacheAndBackupFilesArePrivate(t *testing.T) {
 		}
 	}
 }
+
+// A backup of a stopped cache leaves nothing beside it: no WAL or shared-memory file that a
+// later restore would then keep too.
+func TestBackupOfAStoppedCacheLeavesNoFilesBehind(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mypt.db")
+	s := MustOpenAt(t, path, Options{})
+	mustApply(t, s, mypt.Batch{Source: "push", Records: upsert(student("S1"))})
+	s.Close()
+	if err := BackupFile(context.Background(), path, filepath.Join(dir, "backup.db")); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path + "-wal", path + "-shm"} {
+		if _, err := os.Stat(f); err == nil {
+			t.Errorf("%s is left beside the stopped cache", filepath.Base(f))
+		}
+	}
+}
