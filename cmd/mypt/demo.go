@@ -172,6 +172,9 @@ func demo(ctx context.Context, o demoOptions, stdout io.Writer, logger *slog.Log
 		}
 		logger.Info("demo college loaded", "students", len(college.Students), "rows", rows, "via", o.MIS,
 			"generate_ms", generated.Milliseconds(), "load_ms", (time.Since(started) - generated).Milliseconds())
+		if err := demoMailboxReview(ctx, a.store, a.cfg); err != nil {
+			return nil, err
+		}
 		lines, err := demoAccounts(ctx, a, college, pushURL, pushToken)
 		if err == nil && misLine != "" {
 			lines = append(lines[:len(lines)-1], misLine, lines[len(lines)-1])

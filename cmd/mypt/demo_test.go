@@ -162,9 +162,17 @@ func TestDemo(t *testing.T) {
 	})
 	t.Run("staff signs in to the internal site", func(t *testing.T) {
 		staff := strings.Fields(lines[len(lines)-2])
-		page := signIn(t, newClient(t), internalURL, "/admin/login", "/admin/", staff[1], staff[2])
+		c := newClient(t)
+		page := signIn(t, c, internalURL, "/admin/login", "/admin/", staff[1], staff[2])
 		if !strings.Contains(page, "Sign out") && !strings.Contains(page, "sign out") {
 			t.Errorf("staff home does not look signed in:\n%.2000s", page)
+		}
+		// The demo's two sample unlock emails wait in Mailbox review, through the real loop.
+		review := get(t, c, internalURL+"/admin/mailbox")
+		for _, want := range []string{"Locked out of the parent portal", "can&#39;t log in", "18100000"} {
+			if !strings.Contains(review, want) {
+				t.Errorf("mailbox review lacks %q:\n%.3000s", want, review)
+			}
 		}
 	})
 	t.Run("public listener never serves the internal site", func(t *testing.T) {
