@@ -362,32 +362,26 @@ func (p *Puller) entities(entity mypt.Entity) ([]mypt.Entity, error) {
 // pass already running to end. It returns the failures of every entity, joined; the other
 // entities are still pulled.
 func (p *Puller) RunOnce(ctx context.Context, entity mypt.Entity, full bool) error {
-	es, err := p.entities(entity)
-	if err != nil {
-		return err
-	}
-	if err := p.acquire(ctx); err != nil {
-		return err
-	}
-	defer p.release()
-	ctx, cancel := context.WithTimeout(ctx, p.o.PassTimeout)
-	defer cancel()
-	var errs []error
-	for _, e := range es {
-		if err := p.pullWithRetry(ctx, e, full); err != nil {
-			errs = append(errs, err)
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return errors.Join(errs...)
+	return p.pass(ctx, entity, func(ctx context.Context, e mypt.Entity) error {
+		return p.pullWithRetry(ctx, e, full)
+	})
 }
 
 // Reconcile compares each entity's key set in the MIS with the cache and deletes cached rows the
 // MIS no longer has; it refuses to delete more than MaxDeleteShare of an entity's rows unless
 // force. An incremental pass runs first, so only deletions remain to be found.
 func (p *Puller) Reconcile(ctx context.Context, entity mypt.Entity, force bool) error {
+	return p.pass(ctx, entity, func(ctx context.Context, e mypt.Entity) error {
+		if err := p.pullWithRetry(ctx, e, false); err != nil {
+			return err // never delete on the strength of a pull that failed
+		}
+		return p.reconcileWithRetry(ctx, e, force)
+	})
+}
+
+// pass runs each of entity's entities (every configured one when "") through one, in the slot
+// and within PassTimeout, and joins their failures; a failed entity does not stop the others.
+func (p *Puller) pass(ctx context.Context, entity mypt.Entity, one func(context.Context, mypt.Entity) error) error {
 	es, err := p.entities(entity)
 	if err != nil {
 		return err
@@ -400,11 +394,7 @@ func (p *Puller) Reconcile(ctx context.Context, entity mypt.Entity, force bool) 
 	defer cancel()
 	var errs []error
 	for _, e := range es {
-		if err := p.pullWithRetry(ctx, e, false); err != nil {
-			errs = append(errs, err)
-			continue // never delete on the strength of a pull that failed
-		}
-		if err := p.reconcileWithRetry(ctx, e, force); err != nil {
+		if err := one(ctx, e); err != nil {
 			errs = append(errs, err)
 		}
 		if ctx.Err() != nil {
