@@ -98,9 +98,9 @@ func (p *switchProxy) setUp(up bool) {
 	}
 }
 
-// proxiedMIS is a TDS test server holding rows, reached through a proxy the test can cut:
-// the DSN to use and the proxy.
-func proxiedMIS(t *testing.T, ctx context.Context, rows []mypt.Row) (*url.URL, *switchProxy) {
+// contractMIS is a TDS test server (TLS offered) with the contract's tables holding rows,
+// closed when the test ends.
+func contractMIS(t *testing.T, ctx context.Context, rows []mypt.Row) *mssqltest.Server {
 	t.Helper()
 	srv, err := mssqltest.New(mssqltest.Options{TLS: mssqltest.TLSOptional, Dir: t.TempDir()})
 	if err != nil {
@@ -113,6 +113,14 @@ func proxiedMIS(t *testing.T, ctx context.Context, rows []mypt.Row) (*url.URL, *
 	if err := mssql.LoadRows(ctx, srv, nil, rows); err != nil {
 		t.Fatal(err)
 	}
+	return srv
+}
+
+// proxiedMIS is a TDS test server holding rows, reached through a proxy the test can cut:
+// the DSN to use and the proxy.
+func proxiedMIS(t *testing.T, ctx context.Context, rows []mypt.Row) (*url.URL, *switchProxy) {
+	t.Helper()
+	srv := contractMIS(t, ctx, rows)
 	proxy := newSwitchProxy(t, srv.Addr())
 	u, err := url.Parse(srv.DSN())
 	if err != nil {

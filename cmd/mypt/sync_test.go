@@ -13,8 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"mypt"
-	"mypt/adapters/mssql"
-	"mypt/adapters/mssql/mssqltest"
 	"mypt/adapters/sqlite"
 	"mypt/config"
 )
@@ -36,17 +34,7 @@ func TestSyncOnce(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	srv, err := mssqltest.New(mssqltest.Options{TLS: mssqltest.TLSOptional, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	if err := mssql.CreateContract(ctx, srv); err != nil {
-		t.Fatal(err)
-	}
-	if err := mssql.LoadRows(ctx, srv, nil, testRows(5)); err != nil {
-		t.Fatal(err)
-	}
+	srv := contractMIS(t, ctx, testRows(5))
 	mis := config.DefaultMIS()
 	mis.Host, mis.Port, mis.Database, mis.User = "127.0.0.1", srv.Port(), srv.Database(), srv.User()
 	mis.Password = config.Secret(srv.Password())
@@ -83,7 +71,7 @@ func TestSyncOnce(t *testing.T) {
 	}
 	// A bad setting fails with the cause named (MS-3): here, no CA for the self-signed certificate.
 	mis.Certificate = ""
-	err = runSyncEnv(ctx, []string{"--once"}, syncEnv{MIS: mis, CachePath: cache, Stdout: &out})
+	err := runSyncEnv(ctx, []string{"--once"}, syncEnv{MIS: mis, CachePath: cache, Stdout: &out})
 	if err == nil || !strings.Contains(err.Error(), "mis.certificate") {
 		t.Errorf("untrusted certificate: %v", err)
 	}
@@ -129,17 +117,7 @@ func TestAddMISPullerAndDemoTDS(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	srv, err := mssqltest.New(mssqltest.Options{TLS: mssqltest.TLSOptional, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	if err := mssql.CreateContract(ctx, srv); err != nil {
-		t.Fatal(err)
-	}
-	if err := mssql.LoadRows(ctx, srv, nil, testRows(4)); err != nil {
-		t.Fatal(err)
-	}
+	srv := contractMIS(t, ctx, testRows(4))
 	cfg := config.Default()
 	cfg.MIS.Enabled, cfg.MIS.Host, cfg.MIS.Port, cfg.MIS.Database = true, "127.0.0.1", srv.Port(), srv.Database()
 	cfg.MIS.User, cfg.MIS.Password, cfg.MIS.Certificate = srv.User(), config.Secret(srv.Password()), srv.CertFile()
