@@ -852,6 +852,22 @@ func readParam(p []byte) (any, []byte, error) {
 		p = p[n:]
 		return b, nil
 	}
+	// byteLenScalar reads a value after its one-byte length (0 is NULL) and decodes it.
+	byteLenScalar := func(typ, scale byte) (any, []byte, error) {
+		l, err := take(1)
+		if err != nil {
+			return nil, nil, err
+		}
+		b, err := take(int(l[0]))
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(b) == 0 {
+			return nil, p, nil
+		}
+		v, err := decodeScalar(typ, scale, b)
+		return v, p, err
+	}
 	fixed := map[byte]int{tdsNull: 0, tdsInt1: 1, tdsBit: 1, tdsInt2: 2, tdsInt4: 4, tdsInt8: 8, tdsFlt8: 8, tdsDateTime: 8}
 	if n, ok := fixed[typ]; ok {
 		b, err := take(n)
@@ -877,19 +893,7 @@ func readParam(p []byte) (any, []byte, error) {
 			}
 			scale = ps[1]
 		}
-		l, err := take(1)
-		if err != nil {
-			return nil, nil, err
-		}
-		b, err := take(int(l[0]))
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(b) == 0 {
-			return nil, p, nil
-		}
-		v, err := decodeScalar(typ, scale, b)
-		return v, p, err
+		return byteLenScalar(typ, scale)
 	case tdsDateN, tdsTimeN, tdsDateTime2N, tdsDateTimeOffset:
 		var scale byte
 		if typ != tdsDateN {
@@ -899,19 +903,7 @@ func readParam(p []byte) (any, []byte, error) {
 			}
 			scale = s[0]
 		}
-		l, err := take(1)
-		if err != nil {
-			return nil, nil, err
-		}
-		b, err := take(int(l[0]))
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(b) == 0 {
-			return nil, p, nil
-		}
-		v, err := decodeScalar(typ, scale, b)
-		return v, p, err
+		return byteLenScalar(typ, scale)
 	case tdsNVarChar, tdsNChar, tdsBigVarChar, tdsBigChar, tdsBigVarBin, tdsBigBinary:
 		ml, err := take(2)
 		if err != nil {
