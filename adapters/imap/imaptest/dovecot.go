@@ -3,15 +3,9 @@
 package imaptest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -23,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"mypt/internal/testcert"
 )
 
 // Password is what the static passdb accepts for every user.
@@ -105,7 +101,11 @@ func Start(t testing.TB, opts Options) *Server {
 	if err := os.Chown(filepath.Join(dir, "mail"), uid, gid); err != nil {
 		t.Fatal(err)
 	}
-	certPEM, keyPEM, pool := selfSigned(t)
+	cert, err := testcert.New("imaptest", "127.0.0.1", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, pool := cert.CertPEM, cert.KeyPEM, cert.Pool
 	writeFile(t, filepath.Join(dir, "cert.pem"), certPEM, 0o644)
 	writeFile(t, filepath.Join(dir, "key.pem"), keyPEM, 0o600)
 
@@ -349,39 +349,6 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-func selfSigned(t testing.TB) (certPEM, keyPEM []byte, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "mypt imaptest"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), pool
 }
 
 // CertPEM is the server's self-signed certificate (as a CA file for the client).

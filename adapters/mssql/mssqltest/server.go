@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 
 	_ "modernc.org/sqlite" // the tables' store
+
+	"mypt/internal/testcert"
 )
 
 // TLSMode says what the server offers in PRELOGIN.
@@ -133,11 +135,12 @@ func New(opts Options) (*Server, error) {
 	}
 	s.db = db
 	if opts.TLS != TLSOff {
-		cert, pemBytes, err := selfSignedCert(opts.CertHosts)
+		c, err := testcert.New("mssqltest", opts.CertHosts...)
 		if err != nil {
 			s.cleanup()
-			return nil, err
+			return nil, fmt.Errorf("mssqltest: %w", err)
 		}
+		cert, pemBytes := c.TLS, c.CertPEM
 		s.certPEM = pemBytes
 		if err := os.WriteFile(s.CertFile(), pemBytes, 0o600); err != nil {
 			s.cleanup()
