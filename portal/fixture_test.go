@@ -2,9 +2,7 @@ package portal
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -12,6 +10,7 @@ import (
 
 	"mypt"
 	"mypt/adapters/sqlite"
+	"mypt/internal/synth"
 )
 
 // The test college: the seed's student (S1, the 2018/19 report of the guide) and a sibling at
@@ -32,32 +31,12 @@ const (
 // testNow is the tests' "today": spring term 2019, when the seed student is 16.
 var testNow = time.Date(2019, 3, 1, 12, 0, 0, 0, time.UTC)
 
-type seedWeek struct {
-	WC    string   `json:"wc"`
-	Marks []string `json:"marks"`
-	Att   string   `json:"attendance_pct"`
-	Punct string   `json:"punctuality_pct"`
-}
-
-type seedReport struct {
-	Weeks  []seedWeek `json:"weeks"`
-	Totals struct {
-		TotalMarks int    `json:"total_marks"`
-		Attended   int    `json:"attended"`
-		Late       int    `json:"late"`
-		Att        string `json:"attendance_pct"`
-		Punct      string `json:"punctuality_pct"`
-	} `json:"totals"`
-}
-
-func loadSeed(t testing.TB) seedReport {
+// loadSeed is the seed guide's attendance table as data (internal/synth/testdata/attendance-2018-19.json,
+// a copy of the seed's, embedded in internal/synth).
+func loadSeed(t testing.TB) synth.SeedTable {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "seed-attendance-2018-19.json"))
+	s, err := synth.LoadSeedTable()
 	if err != nil {
-		t.Fatal(err)
-	}
-	var s seedReport
-	if err := json.Unmarshal(b, &s); err != nil {
 		t.Fatal(err)
 	}
 	return s

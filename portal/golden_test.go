@@ -62,9 +62,9 @@ func TestAttendanceGolden(t *testing.T) {
 		for _, m := range markRE.FindAllStringSubmatch(row[2], -1) {
 			marks = append(marks, m[1])
 		}
-		if row[1] != w.WC || strings.Join(marks, "") != strings.Join(w.Marks, "") || row[3] != w.Att || row[4] != w.Punct {
+		if row[1] != w.WC || strings.Join(marks, "") != strings.Join(w.Marks, "") || row[3] != w.AttendancePct || row[4] != w.PunctualityPct {
 			t.Errorf("week %d: got w/c %s marks %v %s%% %s%%, seed w/c %s marks %v %s%% %s%%", i, row[1], marks, row[3], row[4],
-				w.WC, w.Marks, w.Att, w.Punct)
+				w.WC, w.Marks, w.AttendancePct, w.PunctualityPct)
 		}
 	}
 	for _, want := range []string{
